@@ -1,0 +1,1 @@
+"""closetflow allocation package."""

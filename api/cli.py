@@ -1,0 +1,4 @@
+"""Placeholder CLI (replaced below)."""
+import typer
+
+app = typer.Typer()

@@ -1,0 +1,1 @@
+"""closetflow forecasting package."""

@@ -1,0 +1,1 @@
+"""closetflow solvers package."""

@@ -1,0 +1,1 @@
+"""closetflow workers package."""
