@@ -1,0 +1,151 @@
+"""The three policies the replay compares: greedy, closetflow and the hindsight optimum.
+
+- ``GreedyPolicy`` is what a spreadsheet does: first come first served, each reservation from its
+  nearest site on its ship-by day if a unit is ready there, cleaning first-in first-out, no
+  transfers, no look at risk.
+- ``PlanningPolicy`` solves the allocation model every ``replan_every`` days with what it may know
+  (``Information``) and executes the current day of the plan. With closetflow's information that
+  is closetflow's nightly re-plan, which is also its recourse when a unit comes back late; with the
+  holdout schedule as information it is the hindsight optimum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from allocation.network import Decisions, Layout, build_problem, decode
+from allocation.replay import DayDecision
+from allocation.snapshot import Information, PlanningInput, planning_input
+from allocation.state import ExecState, U
+from allocation.statics import Statics
+from solvers.base import LinearProblem, SolveOptions, SolveResult, SolveStatus, solve
+
+__all__ = ["GreedyPolicy", "PlanRun", "PlanningPolicy", "solve_plan"]
+
+
+class GreedyPolicy:
+    """First come first served from the nearest site; FIFO cleaning; no transfers."""
+
+    name = "greedy"
+
+    def __init__(self, statics: Statics) -> None:
+        self.statics = statics
+        self.site = statics.nearest_site[statics.res_zone]
+        self.ship_by = statics.ship_by(np.arange(statics.n_res), self.site)
+        self.order = np.lexsort((np.arange(statics.n_res), statics.res_booked))
+
+    def decide(self, state: ExecState, day: int) -> DayDecision:
+        o = self.order
+        due = o[(self.ship_by[o] == day) & ~state.res_filled[o] & (self.statics.res_booked[o] <= day)]
+        return DayDecision(ship_passes=[(due, self.site[due])])
+
+
+@dataclass
+class PlanRun:
+    """One solved planning run."""
+
+    inp: PlanningInput
+    layout: Layout
+    problem: LinearProblem
+    result: SolveResult
+    decisions: Decisions
+
+
+def solve_plan(statics: Statics, state: ExecState, day: int, info: Information, options: SolveOptions) -> PlanRun:
+    """Build and solve the allocation model on the morning of ``day``."""
+    inp = planning_input(statics, state, day, info)
+    problem, layout = build_problem(inp)
+    if problem.n_vars == 0:
+        # Nothing left to decide (no open reservation, no forecast demand): an empty plan is optimal.
+        result = SolveResult(options.backend, SolveStatus.OPTIMAL, 0.0, 0.0, 0.0, 0.0, 0, problem.n_rows,
+                             np.zeros(0), np.zeros(problem.n_rows), None, "empty problem")
+    else:
+        result = solve(problem, options)
+    if result.x is None:
+        # No usable solution (time limit before any, solver error): ship nothing planned today;
+        # the replay then only executes what recourse can. The status is reported upward.
+        x = np.zeros(problem.n_vars)
+        activity = problem.A @ x
+    else:
+        x = result.x
+        activity = result.row_activity if result.row_activity is not None else problem.A @ x
+    return PlanRun(inp, layout, problem, result, decode(inp, layout, x, activity))
+
+
+class PlanningPolicy:
+    """Re-plans with the allocation model and executes the current day of its latest plan."""
+
+    def __init__(
+        self,
+        name: str,
+        statics: Statics,
+        information: Callable[[int], Information],
+        options: SolveOptions,
+        replan_every: int = 1,
+        on_solve: Callable[[PlanRun], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.statics = statics
+        self.information = information
+        self.options = options
+        self.replan_every = max(1, replan_every)
+        self.on_solve = on_solve
+        self.current: PlanRun | None = None
+        self.runs: list[SolveResult] = []
+
+    def decide(self, state: ExecState, day: int) -> DayDecision:
+        if self.current is None or day - self.current.inp.day0 >= self.replan_every:
+            self.current = solve_plan(self.statics, state, day, self.information(day), self.options)
+            self.runs.append(self.current.result)
+            if self.on_solve is not None:
+                self.on_solve(self.current)
+        return day_decision(self.statics, state, self.current, day)
+
+
+def day_decision(statics: Statics, state: ExecState, run: PlanRun, day: int) -> DayDecision:
+    """Today's part of a plan: planned shipments, then recourse from other sites; cleaning order;
+    transfers rounded to whole units."""
+    inp, dec = run.inp, run.decisions
+    tau = day - inp.day0
+    today = np.nonzero((inp.cand_tau == tau) & (dec.x >= 0.5))[0]
+    today = today[np.lexsort((-inp.cand_obj[today], -dec.x[today]))]
+    res = inp.res[inp.cand_res[today]]
+    passes = [(res, inp.cand_site[today])]
+    # Recourse: a planned unit that is not there (a late return, a failed cleaning) may be replaced
+    # from another site that can still make the event date when shipping today.
+    if len(res):
+        alt_r = np.repeat(res, statics.n_sites)
+        alt_s = np.tile(np.arange(statics.n_sites), len(res))
+        ok = statics.ship_by(alt_r, alt_s) == day
+        alt_r, alt_s = alt_r[ok], alt_s[ok]
+        order = np.argsort(statics.ship_cost[alt_s, statics.res_zone[alt_r]], kind="stable")
+        passes.append((alt_r[order], alt_s[order]))
+
+    score = np.zeros(len(state.state))
+    dirty = np.nonzero(state.state == U.DIRTY)[0]
+    if len(dirty) and tau < inp.T:
+        local = np.full(statics.n_skus, -1, dtype=np.int64)
+        local[inp.skus] = np.arange(len(inp.skus))
+        k = local[statics.unit_sku[dirty]]
+        s = state.site[dirty]
+        has = k >= 0
+        planned = np.zeros(len(dirty))
+        planned[has] = np.floor(dec.clean[k[has], s[has], tau] + 0.5)
+        key = np.where(has, k * statics.n_sites + s, -1 - np.arange(len(dirty)))
+        order = np.lexsort((dirty, state.dirty_since[dirty], key))
+        rank = np.empty(len(dirty), dtype=np.int64)
+        sk = key[order]
+        first = np.r_[True, sk[1:] != sk[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(sk)), 0))
+        rank[order] = np.arange(len(sk)) - start
+        # Planned cleanings first, then units of SKUs someone wants, then the rest (FIFO within).
+        score[dirty] = np.where(has & (rank < planned), 2.0, np.where(has, 1.0, 0.0))
+
+    lay = run.layout
+    now = lay.tr_tau == tau
+    qty = np.floor(dec.transfer[now] + 0.5).astype(np.int64)
+    transfers = (inp.skus[lay.tr_k[now]], lay.tr_a[now], lay.tr_b[now], qty)
+    return DayDecision(ship_passes=passes, clean_score=score, transfers=transfers)

@@ -1,0 +1,235 @@
+"""What a planner knows on a morning, turned into the inputs of the decision model.
+
+``Information`` says what the planner may see: closetflow sees unit states, known bookings, the
+late-return distributions and the demand forecast, and today's capacities; the hindsight planner
+sees the holdout schedule itself. ``planning_input`` builds the arrays of one planning run from a
+replay state (or from the plan-date state). Risk policy decides how uncertain returns count:
+``expected`` spreads each return over its delay distribution; ``quantile:a`` counts a return on the
+first day it is back with probability >= a.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from allocation.domain import ClosetflowError
+from allocation.state import ExecState, Schedule, U
+from allocation.statics import Statics
+
+__all__ = ["Information", "PlanningInput", "RiskPolicy", "planning_input"]
+
+FILL_BONUS = 100.0  # dollars added per filled reservation so the plan fills many, then valuable ones
+
+
+@dataclass(frozen=True)
+class RiskPolicy:
+    """How uncertain returns count in the plan."""
+
+    kind: str = "expected"
+    alpha: float = 0.5
+
+    @classmethod
+    def parse(cls, text: str) -> RiskPolicy:
+        """``expected`` or ``quantile:<a>`` with 0 < a < 1."""
+        if text == "expected":
+            return cls("expected")
+        if text.startswith("quantile:"):
+            try:
+                alpha = float(text.split(":", 1)[1])
+            except ValueError:
+                alpha = -1.0
+            if 0.0 < alpha < 1.0:
+                return cls("quantile", alpha)
+        raise ClosetflowError(f"risk policy {text!r} is not 'expected' or 'quantile:<a>' with 0 < a < 1")
+
+    def __str__(self) -> str:
+        return "expected" if self.kind == "expected" else f"quantile:{self.alpha:g}"
+
+
+@dataclass
+class Information:
+    """What a planning run may see besides the unit states."""
+
+    risk: RiskPolicy
+    pmf: np.ndarray | None  # (units + reservations, K+1) delay distributions; None = hindsight
+    schedule: Schedule | None  # hindsight only: the truth
+    demand_total: np.ndarray | None  # (skus, sites, horizon) expected demand by event day
+    lead_cdf: np.ndarray | None  # P(lead <= L days)
+    today_capacity: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # known on the day
+    protect_weight: float = 0.5
+
+    @property
+    def hindsight(self) -> bool:
+        return self.schedule is not None
+
+
+@dataclass
+class PlanningInput:
+    """Arrays of one planning run over days ``day0 .. day0 + T - 1`` (local day tau = day - day0)."""
+
+    day0: int
+    T: int
+    n_sites: int
+    skus: np.ndarray  # global SKU index of each local SKU
+    ready0: np.ndarray  # (K, S)
+    dirty0: np.ndarray  # (K, S)
+    ready_in: np.ndarray  # (K, S, T) units becoming ready (cleanings finishing, transfers landing)
+    dirty_in: np.ndarray  # (K, S, T) returns arriving
+    clean_cap: np.ndarray  # (S, T)
+    ship_cap: np.ndarray
+    pick_cap: np.ndarray
+    clean_days: np.ndarray  # (S,)
+    clean_yield: np.ndarray  # (S,) 1 - failure share
+    transfer_days: np.ndarray
+    transfer_cost: np.ndarray
+    res: np.ndarray  # global reservation index of each open reservation
+    cand_res: np.ndarray  # local reservation position of each (reservation, site) candidate
+    cand_site: np.ndarray
+    cand_tau: np.ndarray
+    cand_sku: np.ndarray  # local SKU
+    cand_obj: np.ndarray
+    ret_cand: np.ndarray  # return arcs: candidate, local day, weight
+    ret_tau: np.ndarray
+    ret_w: np.ndarray
+    y_sku: np.ndarray  # protection for forecast demand: local SKU, site, day, upper bound, value
+    y_site: np.ndarray
+    y_tau: np.ndarray
+    y_ub: np.ndarray
+    y_obj: np.ndarray
+
+
+def _arrival_spread(due: np.ndarray, pmf: np.ndarray, day0: int, risk: RiskPolicy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, day, weight) of each unit's arrival, conditioned on not being back before ``day0``."""
+    k = pmf.shape[1]
+    j = np.arange(k)[None, :]
+    p = np.where(j >= (day0 - due)[:, None], pmf, 0.0)
+    total = p.sum(axis=1)
+    gone = total <= 1e-12  # later than the model's tail: assume it comes back on the first day
+    p[gone, 0] = 1.0
+    total[gone] = 1.0
+    p /= total[:, None]
+    arrive0 = np.where(gone, day0, due)
+    if risk.kind == "quantile":
+        jq = np.argmax(p.cumsum(axis=1) >= risk.alpha - 1e-12, axis=1)
+        return np.arange(len(due)), arrive0 + jq, np.ones(len(due))
+    rows, cols = np.nonzero(p > 1e-9)
+    return rows, arrive0[rows] + cols, p[rows, cols]
+
+
+def planning_input(statics: Statics, state: ExecState, day0: int, info: Information) -> PlanningInput:
+    """Build the arrays of a planning run on the morning of ``day0`` (after that day's arrivals)."""
+    T = statics.horizon - day0
+    S = statics.n_sites
+    sched = info.schedule
+    res_all = np.arange(statics.n_res)
+    visible = statics.res_booked <= day0 if sched is None else np.ones(statics.n_res, dtype=bool)
+    open_ = visible & ~state.res_filled & (statics.res_event - statics.ship_days.min(axis=0)[statics.res_zone] >= day0)
+    res = res_all[open_]
+
+    demand = None
+    if sched is None and info.demand_total is not None and info.lead_cdf is not None:
+        lead_left = np.arange(statics.horizon) - day0 - 1  # booked after today: lead < event - day0
+        share = np.where(lead_left >= 0, info.lead_cdf[np.clip(lead_left, 0, len(info.lead_cdf) - 1)], 0.0)
+        demand = info.demand_total * share[None, None, :]
+    active = np.zeros(statics.n_skus, dtype=bool)
+    active[statics.res_sku[res]] = True
+    if demand is not None:
+        active |= demand[:, :, day0:].sum(axis=(1, 2)) > 0.05
+    skus = np.nonzero(active)[0]
+    K = len(skus)
+    local = np.full(statics.n_skus, -1, dtype=np.int64)
+    local[skus] = np.arange(K)
+
+    usku = local[statics.unit_sku]
+    mine = usku >= 0
+    ready0 = np.zeros((K, S))
+    dirty0 = np.zeros((K, S))
+    ready_in = np.zeros((K, S, T))
+    dirty_in = np.zeros((K, S, T))
+    clean_yield = 1.0 - statics.clean_fail
+    will_fail = np.zeros(len(state.state), dtype=bool)
+    if sched is not None:
+        clean_yield = np.ones(S)
+        will_fail = sched.fails_at(np.arange(len(state.state)), state.cycle)
+
+    def add(target: np.ndarray, units: np.ndarray, days: np.ndarray | None, w: np.ndarray) -> None:
+        if days is None:
+            np.add.at(target, (usku[units], state.site[units]), w)
+            return
+        ok = (days >= day0) & (days < statics.horizon)
+        np.add.at(target, (usku[units[ok]], state.site[units[ok]], days[ok] - day0), w[ok])
+
+    u = np.nonzero(mine & (state.state == U.READY))[0]
+    add(ready0, u, None, np.ones(len(u)))
+    u = np.nonzero(mine & (state.state == U.DIRTY) & ~will_fail)[0]
+    add(dirty0, u, None, np.ones(len(u)))
+    u = np.nonzero(mine & (state.state == U.CLEANING))[0]
+    y = np.where(will_fail[u], 0.0, 1.0) if sched is not None else clean_yield[state.site[u]]
+    add(ready_in, u, state.when[u], y)
+    u = np.nonzero(mine & (state.state == U.TRANSIT))[0]
+    add(ready_in, u, state.when[u], np.ones(len(u)))
+    out = mine & (state.state == U.OUT) & ~will_fail
+    known = np.nonzero(out & ((state.pmf_row < 0) | (sched is not None)))[0]
+    add(dirty_in, known, state.when[known], np.ones(len(known)))
+    if sched is None:
+        unsure = np.nonzero(out & (state.pmf_row >= 0))[0]
+        if len(unsure):
+            if info.pmf is None:
+                raise ClosetflowError("closetflow planning needs late-return distributions")
+            rows, days, w = _arrival_spread(state.due[unsure], info.pmf[state.pmf_row[unsure]], day0, info.risk)
+            add(dirty_in, unsure[rows], days, w)
+
+    # Shipment candidates: every open reservation from every site whose ship-by day is still ahead.
+    R = len(res)
+    cr = np.repeat(np.arange(R), S)
+    cs = np.tile(np.arange(S), R)
+    g = res[cr]
+    ship_day = statics.ship_by(g, cs)
+    ok = (ship_day >= np.maximum(day0, statics.res_booked[g])) & (ship_day < statics.horizon)
+    cr, cs, g, ship_day = cr[ok], cs[ok], g[ok], ship_day[ok]
+    value = statics.res_value[g] * (1.0 + 0.5 * statics.res_priority[g]) + FILL_BONUS
+    cand_obj = value - statics.ship_cost[cs, statics.res_zone[g]]
+    back0 = statics.res_event[g] + statics.res_days[g] + statics.ship_days[cs, statics.res_zone[g]]
+    if sched is not None:
+        ret_c, ret_day, ret_w = np.arange(len(g)), back0 + sched.res_delay[g], np.ones(len(g))
+    else:
+        if info.pmf is None:
+            raise ClosetflowError("closetflow planning needs late-return distributions")
+        n_units = len(state.state)
+        ret_c, ret_day, ret_w = _arrival_spread(back0, info.pmf[n_units + g], statics.res_event[g], info.risk)
+    keep = ret_day < statics.horizon
+    ret_c, ret_day, ret_w = ret_c[keep], ret_day[keep], ret_w[keep]
+
+    if demand is not None:
+        own = statics.ship_days.min(axis=1)  # forecast demand at a site ships to its nearest zone
+        kk, ss, ee = np.nonzero(demand[skus] > 1e-3)
+        tau = ee - own[ss] - day0
+        keep_y = tau >= 0
+        kk, ss, ee, tau = kk[keep_y], ss[keep_y], ee[keep_y], tau[keep_y]
+        y_ub = demand[skus][kk, ss, ee]
+        y_obj = info.protect_weight * (statics.sku_value[skus[kk]] + FILL_BONUS)
+    else:
+        kk = ss = tau = np.zeros(0, dtype=np.int64)
+        y_ub = y_obj = np.zeros(0)
+
+    if sched is not None:
+        caps = (sched.clean_cap[:, day0:], sched.ship_cap[:, day0:], sched.pick_cap[:, day0:])
+    else:
+        caps = tuple(np.repeat(c[:, None], T, axis=1).astype(float)
+                     for c in (statics.clean_cap, statics.ship_cap, statics.pick_cap))
+        if info.today_capacity is not None:
+            for arr, today in zip(caps, info.today_capacity, strict=True):
+                arr[:, 0] = today
+    return PlanningInput(
+        day0=day0, T=T, n_sites=S, skus=skus,
+        ready0=ready0, dirty0=dirty0, ready_in=ready_in, dirty_in=dirty_in,
+        clean_cap=np.asarray(caps[0], dtype=float), ship_cap=np.asarray(caps[1], dtype=float),
+        pick_cap=np.asarray(caps[2], dtype=float),
+        clean_days=statics.clean_days, clean_yield=clean_yield,
+        transfer_days=statics.transfer_days, transfer_cost=statics.transfer_cost,
+        res=res, cand_res=cr, cand_site=cs, cand_tau=ship_day - day0, cand_sku=local[statics.res_sku[g]],
+        cand_obj=cand_obj, ret_cand=ret_c, ret_tau=ret_day - day0, ret_w=ret_w,
+        y_sku=kk, y_site=ss, y_tau=tau, y_ub=y_ub, y_obj=y_obj,
+    )
