@@ -109,6 +109,7 @@ def _clean(st: ExecState, statics: Statics, sched: Schedule, day: int, score: np
     st.state[chosen] = U.CLEANING
     st.when[chosen] = day + statics.clean_days[st.site[chosen]]
     used[:, day] = np.bincount(st.site[chosen], minlength=statics.n_sites)
+    st.log.setdefault("clean", []).append(np.c_[chosen, st.site[chosen], np.full(len(chosen), day)])
     backlog[:, day] = np.bincount(st.site[dirty[~take]], minlength=statics.n_sites)
 
 

@@ -57,7 +57,7 @@ def ready_inventory_balance(inp: PlanningInput, lay: Layout) -> Block:
     done = t >= p
     parts_r.append(row[done])
     parts_c.append(lay.off_C + _kst(lay, k[done], s[done], t[done] - p[done]))
-    parts_v.append(-inp.clean_yield[s[done]])
+    parts_v.append(-inp.clean_yield[k[done], s[done]])
     c = np.arange(len(inp.cand_res))
     parts_r.append(_kst(lay, inp.cand_sku, inp.cand_site, inp.cand_tau))
     parts_c.append(lay.off_X + c)

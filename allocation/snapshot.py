@@ -58,6 +58,7 @@ class Information:
     demand_total: np.ndarray | None  # (skus, sites, horizon) expected demand by event day
     lead_cdf: np.ndarray | None  # P(lead <= L days)
     today_capacity: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # known on the day
+    sku_fail_rate: np.ndarray | None = None  # (skus,) cleaning failure share; None: the stations' rate
     protect_weight: float = 0.5
 
     @property
@@ -81,7 +82,7 @@ class PlanningInput:
     ship_cap: np.ndarray
     pick_cap: np.ndarray
     clean_days: np.ndarray  # (S,)
-    clean_yield: np.ndarray  # (S,) 1 - failure share
+    clean_yield: np.ndarray  # (K, S) 1 - failure share
     transfer_days: np.ndarray
     transfer_cost: np.ndarray
     res: np.ndarray  # global reservation index of each open reservation
@@ -148,10 +149,14 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
     dirty0 = np.zeros((K, S))
     ready_in = np.zeros((K, S, T))
     dirty_in = np.zeros((K, S, T))
-    clean_yield = 1.0 - statics.clean_fail
+    if info.sku_fail_rate is not None:
+        clean_yield = np.repeat(1.0 - info.sku_fail_rate[skus][:, None], S, axis=1)
+    else:
+        clean_yield = np.repeat(1.0 - statics.clean_fail[None, :], K, axis=0)
     will_fail = np.zeros(len(state.state), dtype=bool)
     if sched is not None:
-        clean_yield = np.ones(S)
+        # Hindsight knows which units fail their next cleaning: they never count as supply.
+        clean_yield = np.ones((K, S))
         will_fail = sched.fails_at(np.arange(len(state.state)), state.cycle)
 
     def add(target: np.ndarray, units: np.ndarray, days: np.ndarray | None, w: np.ndarray) -> None:
@@ -166,7 +171,7 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
     u = np.nonzero(mine & (state.state == U.DIRTY) & ~will_fail)[0]
     add(dirty0, u, None, np.ones(len(u)))
     u = np.nonzero(mine & (state.state == U.CLEANING))[0]
-    y = np.where(will_fail[u], 0.0, 1.0) if sched is not None else clean_yield[state.site[u]]
+    y = np.where(will_fail[u], 0.0, 1.0) if sched is not None else clean_yield[usku[u], state.site[u]]
     add(ready_in, u, state.when[u], y)
     u = np.nonzero(mine & (state.state == U.TRANSIT))[0]
     add(ready_in, u, state.when[u], np.ones(len(u)))
