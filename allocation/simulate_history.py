@@ -63,11 +63,11 @@ class BookingDraw:
 def daily_profile(days: np.ndarray, plan: dt.date, cal: dict[str, Any]) -> np.ndarray:
     """Relative demand of each event day: weekday x smooth yearly profile (mean about 1)."""
     dates = pd.Timestamp(plan) + pd.to_timedelta(days, unit="D")
-    review_weekday = (dates.weekday.to_numpy() + 2) % 7  # events peak two days before reviews
+    review_weekday = (dates.day_of_week.to_numpy() + 2) % 7  # events peak two days before reviews
     weekday = np.asarray(cal["weekday_profile"])[review_weekday]
     month = np.asarray(cal["month_profile"])
     # Interpolate the month profile at mid-month points around the year: no step at month ends.
-    doy = dates.dayofyear.to_numpy().astype(float)
+    doy = dates.day_of_year.to_numpy().astype(float)
     mid = (np.arange(12) + 0.5) * 365.25 / 12
     yearly = np.interp(doy, np.r_[mid - 365.25, mid, mid + 365.25], np.r_[month, month, month])
     return np.asarray(weekday * yearly, dtype=float)
