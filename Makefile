@@ -29,7 +29,9 @@ test: install lint
 	$(BIN)/python -m pytest -n 2
 
 bench: install
-	$(BIN)/python benchmarks/bench_solve.py
+	$(BIN)/python benchmarks/bench_solve.py --scales tiny small medium
+	$(BIN)/python benchmarks/bench_solvers.py
+	$(BIN)/python benchmarks/bench_forecast.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
