@@ -68,7 +68,7 @@ class Forecasts:
     demand_total: np.ndarray  # (skus, sites, horizon)
     pmf: np.ndarray  # (units + reservations, K+1)
     cleaning_rates: np.ndarray  # (skus,) failure share by the SKU's category
-    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    scores: dict[str, dict[str, object]] = field(default_factory=dict)
     daily: pd.DataFrame | None = None  # forecast against actual per event day
 
 
@@ -119,14 +119,17 @@ def fit_forecasts(world: World, statics: Statics) -> Forecasts:
         model_score = score_demand(pred, actual)
         naive_score = score_demand(naive.predict(world.plan_date, H), actual)
         outstanding = world.rentals[world.rentals["returned_on"].isna()]
-        late_score = score_late_returns(late, outstanding, world.holdout.returns)
+        late_score = score_late_returns(late, outstanding, world.holdout.returns, world.plan_date)
         fc.scores = {
-            "demand": {"wape": model_score["wape"], "seasonal_naive_wape": naive_score["wape"]},
+            "demand": {"wape": model_score["wape"], "seasonal_naive_wape": naive_score["wape"],
+                       "level": model_score["level"], "by_level": model_score["by_level"],
+                       "seasonal_naive_by_level": naive_score["by_level"],
+                       "unbooked_actual": model_score["actual"], "unbooked_predicted": model_score["predicted"]},
             "late_returns": {k2: float(v) for k2, v in late_score.items()},
             "cleaning": {"mean_failure_rate": float(np.mean(rates))},
         }
         by_day = pred.groupby("day")["expected_unbooked"].sum()
-        act_day = actual.groupby("day")["count" if "count" in actual else actual.columns[-1]].sum()
+        act_day = actual.groupby("day")["count"].sum()
         fc.daily = pd.DataFrame({"forecast": by_day, "actual": act_day}).fillna(0.0)
     return fc
 

@@ -1,0 +1,41 @@
+"""Saving and loading fitted models as a folder: meta.json plus arrays.npz (never pickles)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["data_hash", "read_artifact", "write_artifact"]
+
+FORMAT_VERSION = 1
+
+
+def data_hash(*frames: pd.DataFrame) -> str:
+    """A short content hash of the training frames (for the registry's provenance)."""
+    h = hashlib.sha256()
+    for f in frames:
+        h.update(pd.util.hash_pandas_object(f, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def write_artifact(path: Path, kind: str, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Write ``meta.json`` (kind, params) and ``arrays.npz`` into folder ``path``."""
+    path.mkdir(parents=True, exist_ok=True)
+    meta = {"kind": kind, "format_version": FORMAT_VERSION, "params": params}
+    (path / "meta.json").write_text(json.dumps(meta, indent=1))
+    np.savez(path / "arrays.npz", **arrays)
+
+
+def read_artifact(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read an artifact written by ``write_artifact``; refuses another kind of model."""
+    meta = json.loads((path / "meta.json").read_text())
+    if meta.get("kind") != kind:
+        raise ValueError(f"{path} holds a {meta.get('kind')!r} model, not {kind!r}")
+    with np.load(path / "arrays.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return meta["params"], arrays
