@@ -352,9 +352,7 @@ def propensity_concentration(
     """
     ended = _ended_with_delay(delays)
     per_car = (
-        ended.assign(late=ended["delay_at_checkout_in_minutes"] > 0)
-        .groupby("car_id")["late"]
-        .agg(["sum", "count"])
+        ended.assign(late=ended["delay_at_checkout_in_minutes"] > 0).groupby("car_id")["late"].agg(["sum", "count"])
     )
     per_car = per_car[per_car["count"] >= min_rentals]
     if len(per_car) < 2:
@@ -446,8 +444,7 @@ def _source(data: RealData) -> dict[str, Any]:
             CATALOG_FILE: {
                 "rows": len(catalog),
                 "sha256": _sha256(data.data_dir / CATALOG_FILE),
-                "origin": "public repository "
-                "Kaayrapetov/Predicting-Customer-Satisfaction-for-Rent-the-Runway",
+                "origin": "public repository Kaayrapetov/Predicting-Customer-Satisfaction-for-Rent-the-Runway",
             },
             DELAYS_FILE: {
                 "rows": len(delays),

@@ -24,8 +24,8 @@ __all__ = [
     "LaneKind",
     "Problem",
     "StationKind",
-    "UnitState",
     "UnfilledReason",
+    "UnitState",
     "World",
 ]
 

@@ -212,8 +212,7 @@ def _check_target(target: Path) -> None:
         raise ClosetflowError(f"cannot write a data folder to {target}: it exists and is not a folder")
     if any(target.iterdir()) and not (target / META_FILE).is_file():
         raise ClosetflowError(
-            f"refusing to overwrite {target}: it is not empty and not a closetflow data folder"
-            f" (it has no {META_FILE})"
+            f"refusing to overwrite {target}: it is not empty and not a closetflow data folder (it has no {META_FILE})"
         )
 
 

@@ -58,7 +58,7 @@ class Decisions:
 
 
 def _transfer_arcs(inp: PlanningInput, K: int) -> tuple[np.ndarray, ...]:
-    S, T = inp.n_sites, inp.T
+    T = inp.T
     a, b = np.nonzero((inp.transfer_days > 0) & (inp.transfer_days < 10_000))
     if len(a) == 0 or K == 0:
         z = np.zeros(0, dtype=np.int64)
@@ -108,13 +108,16 @@ def build_problem(inp: PlanningInput) -> tuple[LinearProblem, Layout]:
         lo.append(b.lo)
         hi.append(b.hi)
         start += b.n_rows
-    A = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(start, n)
-    )
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(start, n))
     A.sum_duplicates()
     problem = LinearProblem(
-        c=c, A=A, row_lower=np.concatenate(lo), row_upper=np.concatenate(hi),
-        col_lower=col_lo, col_upper=col_hi, maximize=True,
+        c=c,
+        A=A,
+        row_lower=np.concatenate(lo),
+        row_upper=np.concatenate(hi),
+        col_lower=col_lo,
+        col_upper=col_hi,
+        maximize=True,
     )
     return problem, lay
 
@@ -124,16 +127,18 @@ def decode(inp: PlanningInput, lay: Layout, x: np.ndarray, row_activity: np.ndar
     K, S, T = lay.K, lay.S, lay.T
     slack: dict[str, np.ndarray] = {}
     if row_activity is not None:
-        for label, cap in (("cleaning_capacity_per_site_day", inp.clean_cap),
-                           ("shipping_capacity_per_site_day", inp.ship_cap),
-                           ("warehouse_picks_per_site_day", inp.pick_cap)):
+        for label, cap in (
+            ("cleaning_capacity_per_site_day", inp.clean_cap),
+            ("shipping_capacity_per_site_day", inp.ship_cap),
+            ("warehouse_picks_per_site_day", inp.pick_cap),
+        ):
             a, b = lay.row_blocks[label]
             slack[label] = cap - row_activity[a:b].reshape(S, T)
     return Decisions(
-        x=x[lay.off_X:lay.off_Y],
-        clean=x[lay.off_C:lay.off_X].reshape(K, S, T),
-        ready_end=x[lay.off_I:lay.off_D].reshape(K, S, T),
-        protect=x[lay.off_Y:lay.off_TR],
-        transfer=x[lay.off_TR:],
+        x=x[lay.off_X : lay.off_Y],
+        clean=x[lay.off_C : lay.off_X].reshape(K, S, T),
+        ready_end=x[lay.off_I : lay.off_D].reshape(K, S, T),
+        protect=x[lay.off_Y : lay.off_TR],
+        transfer=x[lay.off_TR :],
         slack=slack,
     )

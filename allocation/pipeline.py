@@ -94,8 +94,8 @@ def fit_forecasts(world: World, statics: Statics) -> Forecasts:
     H = world.horizon_days
     pred = demand.predict(world.plan_date, H)
     total = np.zeros((statics.n_skus, statics.n_sites, H))
-    k = statics.sku_ids.get_indexer(pred["sku_id"].astype(str))
-    s = statics.site_ids.get_indexer(pred["site_id"].astype(str))
+    k = statics.sku_ids.get_indexer(pd.Index(pred["sku_id"].astype(str)))
+    s = statics.site_ids.get_indexer(pd.Index(pred["site_id"].astype(str)))
     d = pred["day"].to_numpy(dtype=np.int64)
     ok = (k >= 0) & (s >= 0) & (d >= 0) & (d < H)
     np.add.at(total, (k[ok], s[ok], d[ok]), pred["expected_total"].to_numpy()[ok])
@@ -103,11 +103,13 @@ def fit_forecasts(world: World, statics: Statics) -> Forecasts:
     units = world.units
     rentals = world.rentals.set_index("rental_id")
     rid = units["rental_id"].astype("str")
-    unit_frame = pd.DataFrame({
-        "customer_id": rentals["customer_id"].reindex(rid).to_numpy(),
-        "zone": rentals["zone"].reindex(rid).to_numpy(),
-        "rental_days": rentals["rental_days"].reindex(rid).fillna(4).to_numpy(),
-    })
+    unit_frame = pd.DataFrame(
+        {
+            "customer_id": rentals["customer_id"].reindex(rid).to_numpy(),
+            "zone": rentals["zone"].reindex(rid).to_numpy(),
+            "rental_days": rentals["rental_days"].reindex(rid).fillna(4).to_numpy(),
+        }
+    )
     unit_frame = unit_frame.fillna({"customer_id": "", "zone": ""})
     res_frame = statics.reservations[["customer_id", "zone", "rental_days"]]
     pmf = np.vstack([late.predict_pmf(unit_frame), late.predict_pmf(res_frame)])
@@ -121,10 +123,15 @@ def fit_forecasts(world: World, statics: Statics) -> Forecasts:
         outstanding = world.rentals[world.rentals["returned_on"].isna()]
         late_score = score_late_returns(late, outstanding, world.holdout.returns, world.plan_date)
         fc.scores = {
-            "demand": {"wape": model_score["wape"], "seasonal_naive_wape": naive_score["wape"],
-                       "level": model_score["level"], "by_level": model_score["by_level"],
-                       "seasonal_naive_by_level": naive_score["by_level"],
-                       "unbooked_actual": model_score["actual"], "unbooked_predicted": model_score["predicted"]},
+            "demand": {
+                "wape": model_score["wape"],
+                "seasonal_naive_wape": naive_score["wape"],
+                "level": model_score["level"],
+                "by_level": model_score["by_level"],
+                "seasonal_naive_by_level": naive_score["by_level"],
+                "unbooked_actual": model_score["actual"],
+                "unbooked_predicted": model_score["predicted"],
+            },
             "late_returns": {k2: float(v) for k2, v in late_score.items()},
             "cleaning": {"mean_failure_rate": float(np.mean(rates))},
         }
@@ -164,9 +171,15 @@ def run_job(cfg: JobConfig, progress: Progress | None = None) -> JobResult:
     timings["fit"] = time.perf_counter() - t
 
     def info(day: int) -> Information:
-        return Information(risk=risk, pmf=fc.pmf, schedule=None, demand_total=fc.demand_total,
-                           lead_cdf=fc.lead_cdf, protect_weight=cfg.protect_weight,
-                           sku_fail_rate=fc.cleaning_rates)
+        return Information(
+            risk=risk,
+            pmf=fc.pmf,
+            schedule=None,
+            demand_total=fc.demand_total,
+            lead_cdf=fc.lead_cdf,
+            protect_weight=cfg.protect_weight,
+            sku_fail_rate=fc.cleaning_rates,
+        )
 
     options = SolveOptions(backend=cfg.solver, time_limit_s=cfg.time_limit_s)
     t = time.perf_counter()
@@ -190,8 +203,15 @@ def run_job(cfg: JobConfig, progress: Progress | None = None) -> JobResult:
     return JobResult(world, statics, fc, plan, validation, report)
 
 
-def build_report(cfg: JobConfig, world: World, statics: Statics, fc: Forecasts, plan: Plan,
-                 validation: ValidationResult | None, timings: dict[str, float]) -> dict[str, object]:
+def build_report(
+    cfg: JobConfig,
+    world: World,
+    statics: Statics,
+    fc: Forecasts,
+    plan: Plan,
+    validation: ValidationResult | None,
+    timings: dict[str, float],
+) -> dict[str, object]:
     """The report.json document (see docs/report.md)."""
     r = plan.run.result
     inp = plan.run.inp
@@ -204,8 +224,14 @@ def build_report(cfg: JobConfig, world: World, statics: Statics, fc: Forecasts, 
         "horizon_days": world.horizon_days,
         "risk_policy": cfg.risk,
         "solver": {
-            "backend": r.backend, "status": str(r.status), "objective": r.objective, "bound": r.bound,
-            "gap": r.gap, "seconds": r.seconds, "variables": r.variables, "constraints": r.constraints,
+            "backend": r.backend,
+            "status": str(r.status),
+            "objective": r.objective,
+            "bound": r.bound,
+            "gap": r.gap,
+            "seconds": r.seconds,
+            "variables": r.variables,
+            "constraints": r.constraints,
             "time_limit_s": cfg.time_limit_s,
         },
         "plan": {**plan.kpis, "binding_site_days": binding, "site_days": inp.n_sites * inp.T},

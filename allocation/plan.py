@@ -72,8 +72,9 @@ class _Frozen:
         return day_decision(self.statics, state, self.run, day)
 
 
-def unfilled_reasons(statics: Statics, run: PlanRun, filled: np.ndarray, info: Information,
-                     state: ExecState) -> pd.Series:
+def unfilled_reasons(
+    statics: Statics, run: PlanRun, filled: np.ndarray, info: Information, state: ExecState
+) -> pd.Series:
     """A reason for each open reservation of the run that ``filled`` marks unfilled.
 
     Checked in order: no site can ship it in time; even with every return on time there are not
@@ -128,8 +129,10 @@ def unfilled_reasons(statics: Statics, run: PlanRun, filled: np.ndarray, info: I
     no_supply = valid & (all_supply[np.maximum(k, 0), day] < need - 1e-6)
     risk = valid & ~no_supply & (risk_supply[np.maximum(k, 0), day] < need - 1e-6)
 
-    ship_slack = np.minimum(dec.slack.get("shipping_capacity_per_site_day", np.full((inp.n_sites, T), np.inf)),
-                            dec.slack.get("warehouse_picks_per_site_day", np.full((inp.n_sites, T), np.inf)))
+    ship_slack = np.minimum(
+        dec.slack.get("shipping_capacity_per_site_day", np.full((inp.n_sites, T), np.inf)),
+        dec.slack.get("warehouse_picks_per_site_day", np.full((inp.n_sites, T), np.inf)),
+    )
     tight = ship_slack[inp.cand_site, inp.cand_tau] < 0.5
     all_tight = np.ones(len(res), dtype=bool)
     np.logical_and.at(all_tight, inp.cand_res, tight)
@@ -156,44 +159,54 @@ def project_plan(world: World, statics: Statics, run: PlanRun, info: Information
         return pd.Series(plan_ts + pd.to_timedelta(days, unit="D"))
 
     ship = proj.log.get("ship", np.zeros((0, 4), dtype=np.int64))
-    ships = pd.DataFrame({
-        "unit_id": statics.unit_ids[ship[:, 0]].to_numpy(),
-        "reservation_id": statics.reservations["reservation_id"].to_numpy()[ship[:, 1]],
-        "site_id": statics.site_ids[ship[:, 2]].to_numpy(),
-        "ship_date": date(ship[:, 3]),
-    })
+    ships = pd.DataFrame(
+        {
+            "unit_id": statics.unit_ids[ship[:, 0]].to_numpy(),
+            "reservation_id": statics.reservations["reservation_id"].to_numpy()[ship[:, 1]],
+            "site_id": statics.site_ids[ship[:, 2]].to_numpy(),
+            "ship_date": date(ship[:, 3]),
+        }
+    )
     cl = proj.log.get("clean", np.zeros((0, 3), dtype=np.int64))
-    cleaning = pd.DataFrame({
-        "site_id": statics.site_ids[cl[:, 1]].to_numpy(),
-        "date": date(cl[:, 2]),
-        "unit_id": statics.unit_ids[cl[:, 0]].to_numpy(),
-        "sku_id": statics.sku_ids[statics.unit_sku[cl[:, 0]]].to_numpy(),
-    })
+    cleaning = pd.DataFrame(
+        {
+            "site_id": statics.site_ids[cl[:, 1]].to_numpy(),
+            "date": date(cl[:, 2]),
+            "unit_id": statics.unit_ids[cl[:, 0]].to_numpy(),
+            "sku_id": statics.sku_ids[statics.unit_sku[cl[:, 0]]].to_numpy(),
+        }
+    )
     cleaning["rank"] = cleaning.groupby(["site_id", "date"]).cumcount() + 1
     tr = proj.log.get("transfer", np.zeros((0, 5), dtype=np.int64))
-    transfers = pd.DataFrame({
-        "unit_id": statics.unit_ids[tr[:, 0]].to_numpy(),
-        "sku_id": statics.sku_ids[tr[:, 1]].to_numpy(),
-        "from_site": statics.site_ids[tr[:, 2]].to_numpy(),
-        "to_site": statics.site_ids[tr[:, 3]].to_numpy(),
-        "ship_date": date(tr[:, 4]),
-        "arrive_date": date(tr[:, 4] + statics.transfer_days[tr[:, 2], tr[:, 3]]),
-    })
+    transfers = pd.DataFrame(
+        {
+            "unit_id": statics.unit_ids[tr[:, 0]].to_numpy(),
+            "sku_id": statics.sku_ids[tr[:, 1]].to_numpy(),
+            "from_site": statics.site_ids[tr[:, 2]].to_numpy(),
+            "to_site": statics.site_ids[tr[:, 3]].to_numpy(),
+            "ship_date": date(tr[:, 4]),
+            "arrive_date": date(tr[:, 4] + statics.transfer_days[tr[:, 2], tr[:, 3]]),
+        }
+    )
     inp, dec = run.inp, run.decisions
-    held = pd.DataFrame({"sku": inp.skus[inp.y_sku], "site": inp.y_site, "units": dec.protect})
-    held = held.groupby(["sku", "site"], as_index=False)["units"].sum()
+    cells = pd.DataFrame({"sku": inp.skus[inp.y_sku], "site": inp.y_site, "units": dec.protect})
+    held = cells.groupby(["sku", "site"], as_index=False)["units"].sum()
     held = held[held["units"] >= 0.05]
-    held_back = pd.DataFrame({
-        "sku_id": statics.sku_ids[held["sku"].to_numpy()].to_numpy(),
-        "site_id": statics.site_ids[held["site"].to_numpy()].to_numpy(),
-        "units_protected": held["units"].round(2).to_numpy(),
-    })
+    held_back = pd.DataFrame(
+        {
+            "sku_id": statics.sku_ids[held["sku"].to_numpy()].to_numpy(),
+            "site_id": statics.site_ids[held["site"].to_numpy()].to_numpy(),
+            "units_protected": held["units"].round(2).to_numpy(),
+        }
+    )
     reasons = unfilled_reasons(statics, run, proj.filled, info, initial_state(world, statics, None))
-    unfilled = pd.DataFrame({
-        "reservation_id": statics.reservations["reservation_id"].to_numpy()[reasons.index.to_numpy()],
-        "sku_id": statics.sku_ids[statics.res_sku[reasons.index.to_numpy()]].to_numpy(),
-        "reason": reasons.to_numpy(),
-    })
+    unfilled = pd.DataFrame(
+        {
+            "reservation_id": statics.reservations["reservation_id"].to_numpy()[reasons.index.to_numpy()],
+            "sku_id": statics.sku_ids[statics.res_sku[reasons.index.to_numpy()]].to_numpy(),
+            "reason": reasons.to_numpy(),
+        }
+    )
     n_res = len(inp.res)
     filled = int(proj.filled[inp.res].sum())
     kpis: dict[str, object] = {
@@ -201,7 +214,7 @@ def project_plan(world: World, statics: Statics, run: PlanRun, info: Information
         "filled": filled,
         "expected_fill_rate": float(dec.x.sum() / n_res) if n_res else float("nan"),
         "projected_fill_rate": filled / n_res if n_res else float("nan"),
-        "transfers": int(len(transfers)),
+        "transfers": len(transfers),
         "units_protected": float(dec.protect.sum()),
         "planned_value": float(proj.value(statics)),
         "unfilled_by_reason": {str(r): int((reasons == str(r)).sum()) for r in UnfilledReason},

@@ -60,8 +60,20 @@ def solve_plan(statics: Statics, state: ExecState, day: int, info: Information, 
     problem, layout = build_problem(inp)
     if problem.n_vars == 0:
         # Nothing left to decide (no open reservation, no forecast demand): an empty plan is optimal.
-        result = SolveResult(options.backend, SolveStatus.OPTIMAL, 0.0, 0.0, 0.0, 0.0, 0, problem.n_rows,
-                             np.zeros(0), np.zeros(problem.n_rows), None, "empty problem")
+        result = SolveResult(
+            options.backend,
+            SolveStatus.OPTIMAL,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0,
+            problem.n_rows,
+            np.zeros(0),
+            np.zeros(problem.n_rows),
+            None,
+            "empty problem",
+        )
     else:
         result = solve(problem, options)
     if result.x is None:

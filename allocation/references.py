@@ -92,9 +92,7 @@ def is_in(values: pd.Series, known: pd.Series) -> np.ndarray:
     return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _unknown(
-    ts: TableSet, log: ProblemLog, key: str, column: str, known: pd.Series, what: str, why: str = ""
-) -> None:
+def _unknown(ts: TableSet, log: ProblemLog, key: str, column: str, known: pd.Series, what: str, why: str = "") -> None:
     frame = ts.get(key, column)
     if frame is None:
         return
@@ -200,8 +198,7 @@ def unit_with_customer_is_on_its_rental(ts: TableSet, log: ProblemLog) -> None:
     )
     other = np.zeros(len(units), dtype=bool)
     other[out] = as_mask(
-        rental["unit_id"].notna().to_numpy()
-        & (rental["unit_id"].to_numpy() != units["unit_id"].iloc[out].to_numpy())
+        rental["unit_id"].notna().to_numpy() & (rental["unit_id"].to_numpy() != units["unit_id"].iloc[out].to_numpy())
     )
     log.rows(
         file,
@@ -222,9 +219,7 @@ def rental_outcome_matches_return(ts: TableSet, log: ProblemLog) -> None:
     outstanding = rentals["returned_on"].isna() & ~table.failed["returned_on"]
     for column in ("delay_days", "cleaning_failed"):
         early = outstanding & rentals[column].notna()
-        log.rows(
-            file, column, early, "must be empty while outstanding (no returned_on)", values=rentals[column]
-        )
+        log.rows(file, column, early, "must be empty while outstanding (no returned_on)", values=rentals[column])
     returned = rentals["returned_on"].notna().to_numpy()
     log.rows(file, "delay_days", returned & table.missing("delay_days"), "required once returned_on is set")
     expected = (rentals["returned_on"] - rentals["due_back"]).dt.days.clip(lower=0)
@@ -296,12 +291,8 @@ def dates_relative_to_plan_date(ts: TableSet, log: ProblemLog) -> None:
     _date_rule(ts, log, "bookings", "booked_on", lambda d: d > plan, f"is after the plan date {day}")
     for column in ("ship_date", "returned_on"):
         _date_rule(ts, log, "rentals", column, lambda d: d > plan, f"is after the plan date {day}")
-    _date_rule(
-        ts, log, "holdout/bookings", "booked_on", lambda d: d <= plan, f"must be after the plan date {day}"
-    )
-    _date_rule(
-        ts, log, "holdout/returns", "returned_on", lambda d: d < plan, f"is before the plan date {day}"
-    )
+    _date_rule(ts, log, "holdout/bookings", "booked_on", lambda d: d <= plan, f"must be after the plan date {day}")
+    _date_rule(ts, log, "holdout/returns", "returned_on", lambda d: d < plan, f"is before the plan date {day}")
     end = ts.horizon_end()
     if end is None:
         return

@@ -95,8 +95,15 @@ def _arrivals(st: ExecState, statics: Statics, sched: Schedule, day: int) -> Non
     st.state[landed] = U.READY
 
 
-def _clean(st: ExecState, statics: Statics, sched: Schedule, day: int, score: np.ndarray | None,
-           used: np.ndarray, backlog: np.ndarray) -> None:
+def _clean(
+    st: ExecState,
+    statics: Statics,
+    sched: Schedule,
+    day: int,
+    score: np.ndarray | None,
+    used: np.ndarray,
+    backlog: np.ndarray,
+) -> None:
     dirty = np.nonzero(st.state == U.DIRTY)[0]
     if len(dirty) == 0:
         return
@@ -113,8 +120,16 @@ def _clean(st: ExecState, statics: Statics, sched: Schedule, day: int, score: np
     backlog[:, day] = np.bincount(st.site[dirty[~take]], minlength=statics.n_sites)
 
 
-def _ship(st: ExecState, statics: Statics, sched: Schedule, day: int, res: np.ndarray, site: np.ndarray,
-          ship_used: np.ndarray, pick_used: np.ndarray) -> tuple[float, int]:
+def _ship(
+    st: ExecState,
+    statics: Statics,
+    sched: Schedule,
+    day: int,
+    res: np.ndarray,
+    site: np.ndarray,
+    ship_used: np.ndarray,
+    pick_used: np.ndarray,
+) -> tuple[float, int]:
     """Execute one pass of shipments; returns (shipping cost, capacity refusals)."""
     res = np.asarray(res, dtype=np.int64)
     site = np.asarray(site, dtype=np.int64)
@@ -163,8 +178,14 @@ def _ship(st: ExecState, statics: Statics, sched: Schedule, day: int, res: np.nd
     return float(statics.ship_cost[s, statics.res_zone[r]].sum()), refused
 
 
-def _transfer(st: ExecState, statics: Statics, sched: Schedule, day: int,
-              tr: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], pick_used: np.ndarray) -> tuple[float, int, int]:
+def _transfer(
+    st: ExecState,
+    statics: Statics,
+    sched: Schedule,
+    day: int,
+    tr: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    pick_used: np.ndarray,
+) -> tuple[float, int, int]:
     sku, a, b, qty = (np.asarray(v, dtype=np.int64) for v in tr)
     ok = (qty > 0) & (a != b) & (statics.transfer_days[a, b] < 10_000)
     sku, a, b, qty = sku[ok], a[ok], b[ok], qty[ok]
@@ -196,8 +217,9 @@ def _transfer(st: ExecState, statics: Statics, sched: Schedule, day: int,
     return cost, int(go.sum()), int((has_unit & ~go).sum())
 
 
-def replay(policy: Policy, statics: Statics, schedule: Schedule, state: ExecState,
-           on_day: Callable[[int], None] | None = None) -> ReplayResult:
+def replay(
+    policy: Policy, statics: Statics, schedule: Schedule, state: ExecState, on_day: Callable[[int], None] | None = None
+) -> ReplayResult:
     """Play ``policy`` over the horizon from ``state`` (which it mutates) against ``schedule``."""
     horizon = statics.horizon
     shape = (statics.n_sites, horizon)

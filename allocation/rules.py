@@ -70,9 +70,18 @@ def ready_inventory_balance(inp: PlanningInput, lay: Layout) -> Block:
     parts_c += [lay.off_TR + m, lay.off_TR + m]
     parts_v += [np.ones(len(m)), -np.ones(len(m))]
     rhs = inp.ready_in.ravel().copy()
-    rhs[_kst(lay, *np.meshgrid(np.arange(K), np.arange(S), indexing="ij"), np.zeros((K, S), dtype=np.int64)).ravel()] += inp.ready0.ravel()
-    return Block("ready_inventory_balance", K * S * T, np.concatenate(parts_r), np.concatenate(parts_c),
-                 np.concatenate(parts_v), rhs, rhs.copy())
+    rhs[
+        _kst(lay, *np.meshgrid(np.arange(K), np.arange(S), indexing="ij"), np.zeros((K, S), dtype=np.int64)).ravel()
+    ] += inp.ready0.ravel()
+    return Block(
+        "ready_inventory_balance",
+        K * S * T,
+        np.concatenate(parts_r),
+        np.concatenate(parts_c),
+        np.concatenate(parts_v),
+        rhs,
+        rhs.copy(),
+    )
 
 
 def dirty_inventory_balance(inp: PlanningInput, lay: Layout) -> Block:
@@ -89,9 +98,18 @@ def dirty_inventory_balance(inp: PlanningInput, lay: Layout) -> Block:
     cols = [lay.off_D + row, lay.off_D + row[t > 0] - 1, lay.off_C + row, lay.off_X + c]
     vals = [np.ones(len(row)), -np.ones(int((t > 0).sum())), np.ones(len(row)), -inp.ret_w]
     rhs = inp.dirty_in.ravel().copy()
-    rhs[_kst(lay, *np.meshgrid(np.arange(K), np.arange(S), indexing="ij"), np.zeros((K, S), dtype=np.int64)).ravel()] += inp.dirty0.ravel()
-    return Block("dirty_inventory_balance", K * S * T, np.concatenate(rows), np.concatenate(cols),
-                 np.concatenate(vals), rhs, rhs.copy())
+    rhs[
+        _kst(lay, *np.meshgrid(np.arange(K), np.arange(S), indexing="ij"), np.zeros((K, S), dtype=np.int64)).ravel()
+    ] += inp.dirty0.ravel()
+    return Block(
+        "dirty_inventory_balance",
+        K * S * T,
+        np.concatenate(rows),
+        np.concatenate(cols),
+        np.concatenate(vals),
+        rhs,
+        rhs.copy(),
+    )
 
 
 def cleaning_capacity_per_site_day(inp: PlanningInput, lay: Layout) -> Block:
@@ -99,8 +117,15 @@ def cleaning_capacity_per_site_day(inp: PlanningInput, lay: Layout) -> Block:
     K, S, T = lay.K, lay.S, lay.T
     k, s, t = (a.ravel() for a in np.meshgrid(np.arange(K), np.arange(S), np.arange(T), indexing="ij"))
     rows = s * T + t
-    return Block("cleaning_capacity_per_site_day", S * T, rows, lay.off_C + _kst(lay, k, s, t),
-                 np.ones(len(rows)), np.full(S * T, -np.inf), inp.clean_cap.ravel())
+    return Block(
+        "cleaning_capacity_per_site_day",
+        S * T,
+        rows,
+        lay.off_C + _kst(lay, k, s, t),
+        np.ones(len(rows)),
+        np.full(S * T, -np.inf),
+        inp.clean_cap.ravel(),
+    )
 
 
 def shipping_capacity_per_site_day(inp: PlanningInput, lay: Layout) -> Block:
@@ -108,26 +133,52 @@ def shipping_capacity_per_site_day(inp: PlanningInput, lay: Layout) -> Block:
     S, T = lay.S, lay.T
     rows = np.concatenate([inp.cand_site * T + inp.cand_tau, inp.y_site * T + inp.y_tau])
     cols = np.concatenate([lay.off_X + np.arange(len(inp.cand_site)), lay.off_Y + np.arange(len(inp.y_site))])
-    return Block("shipping_capacity_per_site_day", S * T, rows, cols, np.ones(len(rows)),
-                 np.full(S * T, -np.inf), inp.ship_cap.ravel())
+    return Block(
+        "shipping_capacity_per_site_day",
+        S * T,
+        rows,
+        cols,
+        np.ones(len(rows)),
+        np.full(S * T, -np.inf),
+        inp.ship_cap.ravel(),
+    )
 
 
 def warehouse_picks_per_site_day(inp: PlanningInput, lay: Layout) -> Block:
     """Hard. Units picked at a site on a day (shipments, protection and transfers out) fit its warehouse."""
     S, T = lay.S, lay.T
     rows = np.concatenate([inp.cand_site * T + inp.cand_tau, inp.y_site * T + inp.y_tau, lay.tr_a * T + lay.tr_tau])
-    cols = np.concatenate([lay.off_X + np.arange(len(inp.cand_site)), lay.off_Y + np.arange(len(inp.y_site)),
-                           lay.off_TR + np.arange(len(lay.tr_k))])
-    return Block("warehouse_picks_per_site_day", S * T, rows, cols, np.ones(len(rows)),
-                 np.full(S * T, -np.inf), inp.pick_cap.ravel())
+    cols = np.concatenate(
+        [
+            lay.off_X + np.arange(len(inp.cand_site)),
+            lay.off_Y + np.arange(len(inp.y_site)),
+            lay.off_TR + np.arange(len(lay.tr_k)),
+        ]
+    )
+    return Block(
+        "warehouse_picks_per_site_day",
+        S * T,
+        rows,
+        cols,
+        np.ones(len(rows)),
+        np.full(S * T, -np.inf),
+        inp.pick_cap.ravel(),
+    )
 
 
 def reservation_filled_at_most_once(inp: PlanningInput, lay: Layout) -> Block:
     """Hard. A reservation is filled from at most one site, at most once."""
     n = len(inp.res)
     c = np.arange(len(inp.cand_res))
-    return Block("reservation_filled_at_most_once", n, inp.cand_res, lay.off_X + c, np.ones(len(c)),
-                 np.full(n, -np.inf), np.ones(n))
+    return Block(
+        "reservation_filled_at_most_once",
+        n,
+        inp.cand_res,
+        lay.off_X + c,
+        np.ones(len(c)),
+        np.full(n, -np.inf),
+        np.ones(n),
+    )
 
 
 RULES = (

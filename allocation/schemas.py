@@ -195,9 +195,7 @@ BOOKINGS: Final = _schema(
     },
 )
 
-HOLDOUT_RETURNS: Final = _schema(
-    "returns", {"rental_id": _id(unique=True), "unit_id": _id(), "returned_on": _date()}
-)
+HOLDOUT_RETURNS: Final = _schema("returns", {"rental_id": _id(unique=True), "unit_id": _id(), "returned_on": _date()})
 
 HOLDOUT_DELAYS: Final = _schema("delays", {"reservation_id": _id(unique=True), "delay_days": _count(0)})
 

@@ -228,11 +228,11 @@ def make_disruptions(
     n = len(stations)
     hit = rng.uniform(0, 1, n) < 0.4
     rows = []
-    for i in np.nonzero(hit)[0]:
+    for i in (int(j) for j in np.nonzero(hit)[0]):
         start = int(rng.integers(0, horizon - 3))
         length = int(rng.integers(1, 4))
         factor = float(rng.uniform(0.4, 0.8))
-        cap = int(stations["capacity_per_day"].iat[i])
+        cap = int(stations["capacity_per_day"].to_numpy()[i])
         for d in range(start, start + length):
             rows.append((stations["station_id"].iat[i], d, int(cap * factor)))
     return pd.DataFrame(

@@ -101,7 +101,9 @@ class PlanningInput:
     y_obj: np.ndarray
 
 
-def _arrival_spread(due: np.ndarray, pmf: np.ndarray, day0: int, risk: RiskPolicy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _arrival_spread(
+    due: np.ndarray, pmf: np.ndarray, day0: int, risk: RiskPolicy
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row, day, weight) of each unit's arrival, conditioned on not being back before ``day0``."""
     k = pmf.shape[1]
     j = np.arange(k)[None, :]
@@ -219,22 +221,45 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
         kk = ss = tau = np.zeros(0, dtype=np.int64)
         y_ub = y_obj = np.zeros(0)
 
+    caps: tuple[np.ndarray, ...]
     if sched is not None:
         caps = (sched.clean_cap[:, day0:], sched.ship_cap[:, day0:], sched.pick_cap[:, day0:])
     else:
-        caps = tuple(np.repeat(c[:, None], T, axis=1).astype(float)
-                     for c in (statics.clean_cap, statics.ship_cap, statics.pick_cap))
+        caps = tuple(
+            np.repeat(c[:, None], T, axis=1).astype(float)
+            for c in (statics.clean_cap, statics.ship_cap, statics.pick_cap)
+        )
         if info.today_capacity is not None:
             for arr, today in zip(caps, info.today_capacity, strict=True):
                 arr[:, 0] = today
     return PlanningInput(
-        day0=day0, T=T, n_sites=S, skus=skus,
-        ready0=ready0, dirty0=dirty0, ready_in=ready_in, dirty_in=dirty_in,
-        clean_cap=np.asarray(caps[0], dtype=float), ship_cap=np.asarray(caps[1], dtype=float),
+        day0=day0,
+        T=T,
+        n_sites=S,
+        skus=skus,
+        ready0=ready0,
+        dirty0=dirty0,
+        ready_in=ready_in,
+        dirty_in=dirty_in,
+        clean_cap=np.asarray(caps[0], dtype=float),
+        ship_cap=np.asarray(caps[1], dtype=float),
         pick_cap=np.asarray(caps[2], dtype=float),
-        clean_days=statics.clean_days, clean_yield=clean_yield,
-        transfer_days=statics.transfer_days, transfer_cost=statics.transfer_cost,
-        res=res, cand_res=cr, cand_site=cs, cand_tau=ship_day - day0, cand_sku=local[statics.res_sku[g]],
-        cand_obj=cand_obj, ret_cand=ret_c, ret_tau=ret_day - day0, ret_w=ret_w,
-        y_sku=kk, y_site=ss, y_tau=tau, y_ub=y_ub, y_obj=y_obj,
+        clean_days=statics.clean_days,
+        clean_yield=clean_yield,
+        transfer_days=statics.transfer_days,
+        transfer_cost=statics.transfer_cost,
+        res=res,
+        cand_res=cr,
+        cand_site=cs,
+        cand_tau=ship_day - day0,
+        cand_sku=local[statics.res_sku[g]],
+        cand_obj=cand_obj,
+        ret_cand=ret_c,
+        ret_tau=ret_day - day0,
+        ret_w=ret_w,
+        y_sku=kk,
+        y_site=ss,
+        y_tau=tau,
+        y_ub=y_ub,
+        y_obj=y_obj,
     )

@@ -50,8 +50,9 @@ class Schedule:
         return out
 
 
-def _capacity(statics: Statics, kind: StationKind, planned: np.ndarray, disruptions: pd.DataFrame,
-              plan: pd.Timestamp) -> np.ndarray:
+def _capacity(
+    statics: Statics, kind: StationKind, planned: np.ndarray, disruptions: pd.DataFrame, plan: pd.Timestamp
+) -> np.ndarray:
     cap = np.repeat(planned[:, None], statics.horizon, axis=1).astype(np.int64)
     if len(disruptions):
         by_station = {sid: s for (k, s), sid in statics.station_ids.items() if k == str(kind)}
@@ -87,7 +88,7 @@ def realized_schedule(world: World, statics: Statics) -> Schedule:
     n_cycles = int(cyc["cycle"].max()) + 1 if len(cyc) else 1
     fails = np.zeros((n_units, n_cycles), dtype=bool)
     if len(cyc):
-        ui = statics.unit_ids.get_indexer(cyc["unit_id"].astype(str))
+        ui = statics.unit_ids.get_indexer(pd.Index(cyc["unit_id"].astype(str)))
         ok = ui >= 0
         fails[ui[ok], cyc["cycle"].to_numpy()[ok]] = cyc["failed"].to_numpy(dtype=bool)[ok]
     return Schedule(

@@ -18,7 +18,7 @@ __all__ = ["Statics"]
 
 
 def _index(values: pd.Series, universe: pd.Index, what: str) -> np.ndarray:
-    pos = universe.get_indexer(values)
+    pos = universe.get_indexer(pd.Index(values))
     if (pos < 0).any():
         missing = pd.Series(values)[pos < 0].iloc[0]
         raise ClosetflowError(f"unknown {what} {missing!r}")

@@ -233,9 +233,7 @@ def check_table(file: str, frame: pd.DataFrame, schema: pa.DataFrameSchema, log:
             log.add(file, coerced.column_error, column=name)
             checked.unusable.add(name)
             continue
-        log.rows(
-            file, name, coerced.failed, f"cannot read as {coerced.expected}", detail=_unreadable(raw, coerced)
-        )
+        log.rows(file, name, coerced.failed, f"cannot read as {coerced.expected}", detail=_unreadable(raw, coerced))
         values = coerced.values
         checked.frame[name] = values
         checked.failed[name] = coerced.failed

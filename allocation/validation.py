@@ -60,8 +60,9 @@ class ValidationResult:
 
     def gap_captured(self, metric: str = "value") -> float:
         o = self.outcomes
-        return gap_captured(getattr(o["greedy"], metric), getattr(o["closetflow"], metric),
-                            getattr(o["hindsight"], metric))
+        return gap_captured(
+            getattr(o["greedy"], metric), getattr(o["closetflow"], metric), getattr(o["hindsight"], metric)
+        )
 
 
 def gap_captured(greedy: float, closetflow: float, hindsight: float) -> float:
@@ -70,8 +71,9 @@ def gap_captured(greedy: float, closetflow: float, hindsight: float) -> float:
     return float((closetflow - greedy) / span) if span > 1e-9 else float("nan")
 
 
-def _outcome(policy: Policy, statics: Statics, world: World, sched: Schedule,
-             on_day: Callable[[int], None] | None) -> PolicyOutcome:
+def _outcome(
+    policy: Policy, statics: Statics, world: World, sched: Schedule, on_day: Callable[[int], None] | None
+) -> PolicyOutcome:
     result = replay(policy, statics, sched, initial_state(world, statics, sched), on_day)
     runs = getattr(policy, "runs", [])
     return PolicyOutcome(

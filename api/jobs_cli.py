@@ -52,8 +52,10 @@ def simulate(
             write_world(world, out, fmt=fmt)
     except ClosetflowError as err:
         raise _fail(err) from err
-    console.print(f"wrote {scale} world to {out}: {len(world.units):,} units, "
-                  f"{len(world.reservations):,} open reservations, plan date {world.plan_date}")
+    console.print(
+        f"wrote {scale} world to {out}: {len(world.units):,} units, "
+        f"{len(world.reservations):,} open reservations, plan date {world.plan_date}"
+    )
 
 
 def run(
@@ -69,11 +71,22 @@ def run(
     """Simulate (or load), check, forecast, plan, and validate against the holdout; write the report."""
     s = get_settings()
     cfg = JobConfig(
-        out=out or s.artifacts_dir / "run", scale=scale, seed=seed, data=data,
-        solver=solver or s.solver, time_limit_s=time_limit or s.time_limit_s, risk=risk or s.risk_policy,
-        replan_every=replan_every or s.replan_every, protect_weight=s.protect_weight,
+        out=out or s.artifacts_dir / "run",
+        scale=scale,
+        seed=seed,
+        data=data,
+        solver=solver or s.solver,
+        time_limit_s=time_limit or s.time_limit_s,
+        risk=risk or s.risk_policy,
+        replan_every=replan_every or s.replan_every,
+        protect_weight=s.protect_weight,
     )
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
     try:
         with Progress(*columns, console=console, transient=not sys.stderr.isatty()) as bar:
             tasks: dict[str, int] = {}

@@ -29,8 +29,10 @@ def pulp_objects_build(problem: LinearProblem) -> float:
     """Seconds to express ``problem`` as PuLP objects, one per variable and per row."""
     t = time.perf_counter()
     m = pulp.LpProblem("baseline", pulp.LpMaximize)
-    xs = [pulp.LpVariable(f"x{i}", lowBound=float(lo), upBound=None if not np.isfinite(hi) else float(hi))
-          for i, (lo, hi) in enumerate(zip(problem.col_lower, problem.col_upper, strict=True))]
+    xs = [
+        pulp.LpVariable(f"x{i}", lowBound=float(lo), upBound=None if not np.isfinite(hi) else float(hi))
+        for i, (lo, hi) in enumerate(zip(problem.col_lower, problem.col_upper, strict=True))
+    ]
     m += pulp.LpAffineExpression([(xs[i], float(v)) for i, v in enumerate(problem.c) if v != 0.0])
     A = problem.A.tocsr()
     for r in range(A.shape[0]):
@@ -74,8 +76,10 @@ def main() -> None:
         for backend in args.backends:
             r = solve(problem, SolveOptions(backend=backend, time_limit_s=args.time_limit))
             solves.append(f"{backend} {r.status} {r.seconds:.2f}s obj {r.objective:,.0f}")
-        print(f"{scale:8} {problem.n_vars:9,} {problem.n_rows:9,} {build:14.3f} {base_txt} {ratio}  " + "; ".join(solves),
-              flush=True)
+        print(
+            f"{scale:8} {problem.n_vars:9,} {problem.n_rows:9,} {build:14.3f} {base_txt} {ratio}  " + "; ".join(solves),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -168,9 +168,7 @@ def run(sizes: list[int], backends: list[str], time_limit_s: float) -> None:
 
 def main() -> None:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="variable counts")
     parser.add_argument("--backends", nargs="+", default=LP_BACKENDS, help="highs first, for ratios")
     parser.add_argument("--time-limit", type=float, default=60.0, help="per-solve limit, seconds")

@@ -28,7 +28,8 @@ def write_artifact(path: Path, kind: str, params: dict[str, Any], arrays: dict[s
     path.mkdir(parents=True, exist_ok=True)
     meta = {"kind": kind, "format_version": FORMAT_VERSION, "params": params}
     (path / "meta.json").write_text(json.dumps(meta, indent=1))
-    np.savez(path / "arrays.npz", **arrays)
+    savez: Any = np.savez  # numpy's stub types **kwds as allow_pickle
+    savez(path / "arrays.npz", **arrays)
 
 
 def read_artifact(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -52,8 +52,12 @@ class CleaningFailureModel:
         return np.array([self.rate_by_category_.get(str(c), self.prior_mean_) for c in categories])
 
     def save(self, path: Path) -> None:
-        params = {"prior_a": self.prior_a_, "prior_b": self.prior_b_, "prior_mean": self.prior_mean_,
-                  "rate_by_category": self.rate_by_category_}
+        params = {
+            "prior_a": self.prior_a_,
+            "prior_b": self.prior_b_,
+            "prior_mean": self.prior_mean_,
+            "rate_by_category": self.rate_by_category_,
+        }
         write_artifact(path, "CleaningFailureModel", params, {})
 
     @classmethod

@@ -46,11 +46,12 @@ def _unbooked_share(lead_cdf: np.ndarray, horizon: int) -> np.ndarray:
     return np.where(d >= 1, lead_cdf[np.clip(d - 1, 0, len(lead_cdf) - 1)], 0.0)
 
 
-def _index_bookings(bookings: pd.DataFrame, sku_ids: pd.Index, site_ids: pd.Index,
-                    site_of_zone: Mapping[str, str], plan_date: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    k = sku_ids.get_indexer(bookings["sku_id"].astype(str))
+def _index_bookings(
+    bookings: pd.DataFrame, sku_ids: pd.Index, site_ids: pd.Index, site_of_zone: Mapping[str, str], plan_date: dt.date
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    k = sku_ids.get_indexer(pd.Index(bookings["sku_id"].astype(str)))
     site = bookings["zone"].astype(str).map(dict(site_of_zone))
-    s = site_ids.get_indexer(site.fillna(""))
+    s = site_ids.get_indexer(pd.Index(site.fillna("")))
     d = (pd.to_datetime(bookings["event_date"]) - pd.Timestamp(plan_date)).dt.days.to_numpy()
     ok = (k >= 0) & (s >= 0)
     return k[ok], s[ok], d[ok]
@@ -87,8 +88,9 @@ class DemandForecaster:
         self.history_days = history_days
         self.site_prior = site_prior
 
-    def fit(self, bookings: pd.DataFrame, skus: pd.DataFrame, site_of_zone: Mapping[str, str],
-            plan_date: dt.date) -> Self:
+    def fit(
+        self, bookings: pd.DataFrame, skus: pd.DataFrame, site_of_zone: Mapping[str, str], plan_date: dt.date
+    ) -> Self:
         """Fit on bookings for events in the ``history_days`` before ``plan_date``."""
         self.sku_ids_ = pd.Index(skus["sku_id"].astype(str))
         self.site_ids_ = pd.Index(sorted(set(site_of_zone.values())))
@@ -120,7 +122,7 @@ class DemandForecaster:
         np.add.at(ks, (k, s), 1.0)
         glob = ks.sum(axis=0) / max(ks.sum(), 1.0)
         self.site_split_ = (ks + self.site_prior * glob) / (ks.sum(axis=1, keepdims=True) + self.site_prior)
-        season = np.exp(_season_design(days[-self.window_days:], plan_date) @ self.beta_)
+        season = np.exp(_season_design(days[-self.window_days :], plan_date) @ self.beta_)
         # The window's actual total divided by its modelled level: anchors g(d) to recent demand.
         self.level_ = float(recent.sum() / season.sum()) if season.sum() > 0 else 1.0
         self.lead_cdf_ = booking_lead_curve(bookings)
@@ -138,15 +140,32 @@ class DemandForecaster:
             raise ValueError(f"fitted for plan date {self.plan_date_}, asked for {plan_date}")
         g = self.total_by_day(horizon_days)
         lam = self.share_[:, None] * self.site_split_  # (K, S)
-        return _grid_frame(self.sku_ids_, self.site_ids_, lam[:, :, None] * g[None, None, :],
-                           _unbooked_share(self.lead_cdf_, horizon_days), sku_ids)
+        return _grid_frame(
+            self.sku_ids_,
+            self.site_ids_,
+            lam[:, :, None] * g[None, None, :],
+            _unbooked_share(self.lead_cdf_, horizon_days),
+            sku_ids,
+        )
 
     def save(self, path: Path) -> None:
-        params = {"window_days": self.window_days, "history_days": self.history_days, "site_prior": self.site_prior,
-                  "plan_date": self.plan_date_.isoformat(), "level": self.level_, "prior_shape": self.prior_shape_,
-                  "sku_ids": list(self.sku_ids_), "site_ids": list(self.site_ids_), "data_hash": self.data_hash_}
-        write_artifact(path, "DemandForecaster", params, {"beta": self.beta_, "share": self.share_,
-                                                          "site_split": self.site_split_, "lead_cdf": self.lead_cdf_})
+        params = {
+            "window_days": self.window_days,
+            "history_days": self.history_days,
+            "site_prior": self.site_prior,
+            "plan_date": self.plan_date_.isoformat(),
+            "level": self.level_,
+            "prior_shape": self.prior_shape_,
+            "sku_ids": list(self.sku_ids_),
+            "site_ids": list(self.site_ids_),
+            "data_hash": self.data_hash_,
+        }
+        write_artifact(
+            path,
+            "DemandForecaster",
+            params,
+            {"beta": self.beta_, "share": self.share_, "site_split": self.site_split_, "lead_cdf": self.lead_cdf_},
+        )
 
     @classmethod
     def load(cls, path: Path) -> Self:
@@ -159,17 +178,24 @@ class DemandForecaster:
         return m
 
 
-def _grid_frame(sku_ids: pd.Index, site_ids: pd.Index, total: np.ndarray, unbooked_share: np.ndarray,
-                only: Sequence[str] | None) -> pd.DataFrame:
+def _grid_frame(
+    sku_ids: pd.Index, site_ids: pd.Index, total: np.ndarray, unbooked_share: np.ndarray, only: Sequence[str] | None
+) -> pd.DataFrame:
     K, S, H = total.shape
     kk, ss, dd = (a.ravel() for a in np.meshgrid(np.arange(K), np.arange(S), np.arange(H), indexing="ij"))
     tot = total.ravel()
     unb = tot * unbooked_share[dd]
-    frame = pd.DataFrame({
-        "sku_id": sku_ids.to_numpy()[kk], "site_id": site_ids.to_numpy()[ss], "day": dd,
-        "expected_total": tot, "expected_unbooked": unb,
-        "unbooked_q10": poisson.ppf(0.1, unb), "unbooked_q90": poisson.ppf(0.9, unb),
-    })
+    frame = pd.DataFrame(
+        {
+            "sku_id": sku_ids.to_numpy()[kk],
+            "site_id": site_ids.to_numpy()[ss],
+            "day": dd,
+            "expected_total": tot,
+            "expected_unbooked": unb,
+            "unbooked_q10": poisson.ppf(0.1, unb),
+            "unbooked_q90": poisson.ppf(0.9, unb),
+        }
+    )
     if only is not None:
         frame = frame[frame["sku_id"].isin(set(only))].reset_index(drop=True)
     return frame
@@ -178,8 +204,9 @@ def _grid_frame(sku_ids: pd.Index, site_ids: pd.Index, total: np.ndarray, unbook
 class SeasonalNaiveDemand:
     """Same weekday of the last complete week before the plan date, per SKU x site."""
 
-    def fit(self, bookings: pd.DataFrame, skus: pd.DataFrame, site_of_zone: Mapping[str, str],
-            plan_date: dt.date) -> Self:
+    def fit(
+        self, bookings: pd.DataFrame, skus: pd.DataFrame, site_of_zone: Mapping[str, str], plan_date: dt.date
+    ) -> Self:
         self.sku_ids_ = pd.Index(skus["sku_id"].astype(str))
         self.site_ids_ = pd.Index(sorted(set(site_of_zone.values())))
         self.plan_date_ = plan_date
@@ -197,8 +224,11 @@ class SeasonalNaiveDemand:
         return _grid_frame(self.sku_ids_, self.site_ids_, total, _unbooked_share(self.lead_cdf_, horizon_days), sku_ids)
 
     def save(self, path: Path) -> None:
-        params = {"plan_date": self.plan_date_.isoformat(), "sku_ids": list(self.sku_ids_),
-                  "site_ids": list(self.site_ids_)}
+        params = {
+            "plan_date": self.plan_date_.isoformat(),
+            "sku_ids": list(self.sku_ids_),
+            "site_ids": list(self.site_ids_),
+        }
         write_artifact(path, "SeasonalNaiveDemand", params, {"week": self.week_, "lead_cdf": self.lead_cdf_})
 
     @classmethod
@@ -211,13 +241,15 @@ class SeasonalNaiveDemand:
         return m
 
 
-def unbooked_actuals(holdout_bookings: pd.DataFrame, site_of_zone: Mapping[str, str], plan_date: dt.date,
-                     horizon_days: int) -> pd.DataFrame:
+def unbooked_actuals(
+    holdout_bookings: pd.DataFrame, site_of_zone: Mapping[str, str], plan_date: dt.date, horizon_days: int
+) -> pd.DataFrame:
     """Bookings made after the plan date, counted per sku_id, site_id and event day."""
     b = holdout_bookings
     day = (pd.to_datetime(b["event_date"]) - pd.Timestamp(plan_date)).dt.days
-    frame = pd.DataFrame({"sku_id": b["sku_id"].astype(str), "site_id": b["zone"].astype(str).map(dict(site_of_zone)),
-                          "day": day})
+    frame = pd.DataFrame(
+        {"sku_id": b["sku_id"].astype(str), "site_id": b["zone"].astype(str).map(dict(site_of_zone)), "day": day}
+    )
     frame = frame[(frame["day"] >= 0) & (frame["day"] < horizon_days) & frame["site_id"].notna()]
     return frame.groupby(["sku_id", "site_id", "day"], as_index=False).size().rename(columns={"size": "count"})
 
@@ -246,5 +278,10 @@ def score_demand(pred: pd.DataFrame, actual: pd.DataFrame) -> dict[str, object]:
         aa = a.groupby(keys)["count"].sum()
         idx = pa_.index.union(aa.index)
         by_level[name] = wape(aa.reindex(idx, fill_value=0.0), pa_.reindex(idx, fill_value=0.0))
-    return {"wape": by_level[PRIMARY_LEVEL], "level": PRIMARY_LEVEL, "by_level": by_level,
-            "actual": float(a["count"].sum()), "predicted": float(p["expected_unbooked"].sum())}
+    return {
+        "wape": by_level[PRIMARY_LEVEL],
+        "level": PRIMARY_LEVEL,
+        "by_level": by_level,
+        "actual": float(a["count"].sum()),
+        "predicted": float(p["expected_unbooked"].sum()),
+    }

@@ -103,7 +103,9 @@ class LateReturnModel:
         n_prior = np.where(known, self.cust_n_[np.maximum(c, 0)], 0.0)
         late_prior = np.where(known, self.cust_late_[np.maximum(c, 0)], 0.0)
         rate = (late_prior + PRIOR_WEIGHT * self.base_rate_) / (n_prior + PRIOR_WEIGHT)
-        X = (self._features(rate, n_prior, frame["rental_days"].to_numpy(dtype=float), frame["zone"]) - self.mean_) / self.scale_
+        X = (
+            self._features(rate, n_prior, frame["rental_days"].to_numpy(dtype=float), frame["zone"]) - self.mean_
+        ) / self.scale_
         K = self.max_delay
         cont = expit(self.params_[:K][None, :] + (X @ self.params_[K:])[:, None])  # P(> j | >= j)
         survive = np.cumprod(np.c_[np.ones(len(X)), cont], axis=1)  # P(>= j), j = 0..K
@@ -115,10 +117,22 @@ class LateReturnModel:
         return 1.0 - self.predict_pmf(frame)[:, 0]
 
     def save(self, path: Path) -> None:
-        params = {"max_delay": self.max_delay, "l2": self.l2, "seed": self.seed, "base_rate": self.base_rate_,
-                  "zones": list(self.zones_), "data_hash": self.data_hash_}
-        arrays = {"params": self.params_, "mean": self.mean_, "scale": self.scale_,
-                  "cust_ids": np.asarray(self.cust_ids_, dtype=str), "cust_late": self.cust_late_, "cust_n": self.cust_n_}
+        params = {
+            "max_delay": self.max_delay,
+            "l2": self.l2,
+            "seed": self.seed,
+            "base_rate": self.base_rate_,
+            "zones": list(self.zones_),
+            "data_hash": self.data_hash_,
+        }
+        arrays = {
+            "params": self.params_,
+            "mean": self.mean_,
+            "scale": self.scale_,
+            "cust_ids": np.asarray(self.cust_ids_, dtype=str),
+            "cust_late": self.cust_late_,
+            "cust_n": self.cust_n_,
+        }
         write_artifact(path, "LateReturnModel", params, arrays)
 
     @classmethod
@@ -131,18 +145,24 @@ class LateReturnModel:
         return m
 
 
-def score_late_returns(model: LateReturnModel, outstanding: pd.DataFrame, returns: pd.DataFrame,
-                       plan_date: dt.date | None = None) -> dict[str, float]:
+def score_late_returns(
+    model: LateReturnModel, outstanding: pd.DataFrame, returns: pd.DataFrame, plan_date: dt.date | None = None
+) -> dict[str, float]:
     """Brier, base-rate Brier and AUC of P(late) on rentals out on the plan date, against their real return.
 
     Only rentals not yet due on the plan date are scored (one already overdue is late for sure,
     which says nothing about the model); late = returned after its due_back.
     """
     m = outstanding.drop(columns=["returned_on"], errors="ignore").merge(
-        returns[["rental_id", "returned_on"]], on="rental_id", how="inner")
+        returns[["rental_id", "returned_on"]], on="rental_id", how="inner"
+    )
     if plan_date is not None:
         m = m[pd.to_datetime(m["due_back"]) >= pd.Timestamp(plan_date)]
     y = (pd.to_datetime(m["returned_on"]) > pd.to_datetime(m["due_back"])).to_numpy()
     p = model.predict_late_proba(m)
-    return {"brier": brier(y, p), "base_rate_brier": base_rate_brier(model.base_rate_, y), "auc": auc(y, p),
-            "n": float(len(m))}
+    return {
+        "brier": brier(y, p),
+        "base_rate_brier": base_rate_brier(model.base_rate_, y),
+        "auc": auc(y, p),
+        "n": float(len(m)),
+    }

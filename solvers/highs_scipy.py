@@ -115,9 +115,7 @@ def _native_status(res: OptimizeResult) -> SolveStatus | None:
 
 def _run_milp(problem: LinearProblem, options: SolveOptions, sign: float) -> OptimizeResult:
     assert problem.integrality is not None  # is_mip checked by the caller
-    constraints = (
-        [LinearConstraint(problem.A, problem.row_lower, problem.row_upper)] if problem.n_rows else []
-    )
+    constraints = [LinearConstraint(problem.A, problem.row_lower, problem.row_upper)] if problem.n_rows else []
     return milp(
         sign * problem.c,
         integrality=problem.integrality.astype(np.uint8),

@@ -15,9 +15,15 @@ def reference_objective(inp: PlanningInput, *, integer_shipments: bool = False) 
     K, S, T = len(inp.skus), inp.n_sites, inp.T
     m = pulp.LpProblem("reference", pulp.LpMaximize)
     cat = pulp.LpInteger if integer_shipments else pulp.LpContinuous
-    ready = {(k, s, t): pulp.LpVariable(f"I_{k}_{s}_{t}", lowBound=0) for k in range(K) for s in range(S) for t in range(T)}
-    dirty = {(k, s, t): pulp.LpVariable(f"D_{k}_{s}_{t}", lowBound=0) for k in range(K) for s in range(S) for t in range(T)}
-    clean = {(k, s, t): pulp.LpVariable(f"C_{k}_{s}_{t}", lowBound=0) for k in range(K) for s in range(S) for t in range(T)}
+    ready = {
+        (k, s, t): pulp.LpVariable(f"I_{k}_{s}_{t}", lowBound=0) for k in range(K) for s in range(S) for t in range(T)
+    }
+    dirty = {
+        (k, s, t): pulp.LpVariable(f"D_{k}_{s}_{t}", lowBound=0) for k in range(K) for s in range(S) for t in range(T)
+    }
+    clean = {
+        (k, s, t): pulp.LpVariable(f"C_{k}_{s}_{t}", lowBound=0) for k in range(K) for s in range(S) for t in range(T)
+    }
     ship = [pulp.LpVariable(f"X_{c}", lowBound=0, upBound=1, cat=cat) for c in range(len(inp.cand_res))]
     protect = [pulp.LpVariable(f"Y_{j}", lowBound=0, upBound=float(inp.y_ub[j])) for j in range(len(inp.y_sku))]
     moves = {}
@@ -33,9 +39,11 @@ def reference_objective(inp: PlanningInput, *, integer_shipments: bool = False) 
     wanted = set(inp.cand_sku.tolist()) | set(inp.y_sku.tolist())
     moves = {key: v for key, v in moves.items() if key[0] in wanted}
 
-    m += (pulp.lpSum(float(inp.cand_obj[c]) * ship[c] for c in range(len(ship)))
-          + pulp.lpSum(float(inp.y_obj[j]) * protect[j] for j in range(len(protect)))
-          - pulp.lpSum(float(inp.transfer_cost[a, b]) * v for (k, a, b, t), v in moves.items()))
+    m += (
+        pulp.lpSum(float(inp.cand_obj[c]) * ship[c] for c in range(len(ship)))
+        + pulp.lpSum(float(inp.y_obj[j]) * protect[j] for j in range(len(protect)))
+        - pulp.lpSum(float(inp.transfer_cost[a, b]) * v for (k, a, b, t), v in moves.items())
+    )
 
     for k in range(K):
         for s in range(S):
@@ -45,17 +53,30 @@ def reference_objective(inp: PlanningInput, *, integer_shipments: bool = False) 
                 expr = ready[k, s, t] - (ready[k, s, t - 1] if t > 0 else 0)
                 if t >= p:
                     expr -= float(inp.clean_yield[k, s]) * clean[k, s, t - p]
-                expr += pulp.lpSum(ship[c] for c in range(len(ship))
-                                   if inp.cand_sku[c] == k and inp.cand_site[c] == s and inp.cand_tau[c] == t)
-                expr += pulp.lpSum(protect[j] for j in range(len(protect))
-                                   if inp.y_sku[j] == k and inp.y_site[j] == s and inp.y_tau[j] == t)
+                expr += pulp.lpSum(
+                    ship[c]
+                    for c in range(len(ship))
+                    if inp.cand_sku[c] == k and inp.cand_site[c] == s and inp.cand_tau[c] == t
+                )
+                expr += pulp.lpSum(
+                    protect[j]
+                    for j in range(len(protect))
+                    if inp.y_sku[j] == k and inp.y_site[j] == s and inp.y_tau[j] == t
+                )
                 expr += pulp.lpSum(v for (kk, a, b, tt), v in moves.items() if kk == k and a == s and tt == t)
-                expr -= pulp.lpSum(v for (kk, a, b, tt), v in moves.items()
-                                   if kk == k and b == s and tt + int(inp.transfer_days[a, b]) == t)
+                expr -= pulp.lpSum(
+                    v
+                    for (kk, a, b, tt), v in moves.items()
+                    if kk == k and b == s and tt + int(inp.transfer_days[a, b]) == t
+                )
                 m += expr == inflow
-                returns = pulp.lpSum(float(inp.ret_w[i]) * ship[int(inp.ret_cand[i])] for i in range(len(inp.ret_cand))
-                                     if inp.cand_sku[inp.ret_cand[i]] == k and inp.cand_site[inp.ret_cand[i]] == s
-                                     and inp.ret_tau[i] == t)
+                returns = pulp.lpSum(
+                    float(inp.ret_w[i]) * ship[int(inp.ret_cand[i])]
+                    for i in range(len(inp.ret_cand))
+                    if inp.cand_sku[inp.ret_cand[i]] == k
+                    and inp.cand_site[inp.ret_cand[i]] == s
+                    and inp.ret_tau[i] == t
+                )
                 dirty_in = float(inp.dirty_in[k, s, t]) + (float(inp.dirty0[k, s]) if t == 0 else 0.0)
                 m += dirty[k, s, t] - (dirty[k, s, t - 1] if t > 0 else 0) + clean[k, s, t] - returns == dirty_in
     for s in range(S):

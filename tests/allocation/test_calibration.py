@@ -213,9 +213,7 @@ def test_apportion_keeps_the_total_exact() -> None:
 
 
 def test_price_strings_are_parsed() -> None:
-    catalog = pd.DataFrame(
-        {"Rent_price": ["$30", "$50", "$1,000"], "Retail_price": ["$100", "$500", "$2,000"]}
-    )
+    catalog = pd.DataFrame({"Rent_price": ["$30", "$50", "$1,000"], "Retail_price": ["$100", "$500", "$2,000"]})
     figures = price_figures(catalog)
     assert figures["rent_price_quantiles"][0] == 30.0
     assert figures["retail_price_quantiles"][-1] == 2000.0

@@ -278,9 +278,7 @@ def test_holdout_returns_no_returned_rental(tmp_path: Path) -> None:
         ("customers", 2, "customer_id", "", "missing value"),
     ],
 )
-def test_unreadable_csv_cell(
-    tmp_path: Path, table: str, row: int, column: str, text: str, fragment: str
-) -> None:
+def test_unreadable_csv_cell(tmp_path: Path, table: str, row: int, column: str, text: str, fragment: str) -> None:
     # Nobody may refer to the customer whose id goes missing, or that would be a second problem.
     world = _without_customer_c2() if table == "customers" else make_world()
     folder = _written(tmp_path, world, fmt="csv")

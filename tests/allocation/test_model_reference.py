@@ -51,7 +51,7 @@ def test_integer_shipments_match_reference_mip() -> None:
     inp = tiny_input(5, "quantile:0.7", False)
     problem, lay = build_problem(inp)
     integrality = np.zeros(problem.n_vars, dtype=bool)
-    integrality[lay.off_X:lay.off_Y] = True
+    integrality[lay.off_X : lay.off_Y] = True
     problem.integrality = integrality
     mip = solve(problem, SolveOptions(backend="scip", time_limit_s=60))
     assert mip.objective == pytest.approx(reference_objective(inp, integer_shipments=True), rel=1e-6)

@@ -46,8 +46,12 @@ class RandomPolicy:
         res = self.rng.integers(0, n, k)
         site = self.rng.integers(0, self.statics.n_sites, k)
         m = int(self.rng.integers(0, 6))
-        transfers = (self.rng.integers(0, self.statics.n_skus, m), self.rng.integers(0, self.statics.n_sites, m),
-                     self.rng.integers(0, self.statics.n_sites, m), self.rng.integers(0, 4, m))
+        transfers = (
+            self.rng.integers(0, self.statics.n_skus, m),
+            self.rng.integers(0, self.statics.n_sites, m),
+            self.rng.integers(0, self.statics.n_sites, m),
+            self.rng.integers(0, 4, m),
+        )
         score = self.rng.uniform(0, 1, len(state.state))
         return DayDecision(ship_passes=[(res, site), (res[::-1], site[::-1])], clean_score=score, transfers=transfers)
 
@@ -87,8 +91,9 @@ def check_invariants(world: World, statics: Statics, sched: Schedule, result: Re
 @given(seed=st.integers(0, 3), policy_seed=st.integers(0, 10_000))
 def test_random_policy_never_breaks_the_rules(seed: int, policy_seed: int) -> None:
     world, statics, sched = tiny(seed)
-    result = replay(RandomPolicy(statics, np.random.default_rng(policy_seed)), statics, sched,
-                    initial_state(world, statics, sched))
+    result = replay(
+        RandomPolicy(statics, np.random.default_rng(policy_seed)), statics, sched, initial_state(world, statics, sched)
+    )
     assert result.filled.any()  # the rules were exercised, not vacuously true
     check_invariants(world, statics, sched, result)
 

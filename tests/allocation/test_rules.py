@@ -19,18 +19,35 @@ def tiny_input() -> PlanningInput:
     K, S, T = 1, 2, 3
     z = np.zeros(0, dtype=np.int64)
     return PlanningInput(
-        day0=0, T=T, n_sites=S, skus=np.array([0]),
-        ready0=np.array([[1.0, 0.0]]), dirty0=np.array([[0.0, 1.0]]),
-        ready_in=np.zeros((K, S, T)), dirty_in=np.zeros((K, S, T)),
+        day0=0,
+        T=T,
+        n_sites=S,
+        skus=np.array([0]),
+        ready0=np.array([[1.0, 0.0]]),
+        dirty0=np.array([[0.0, 1.0]]),
+        ready_in=np.zeros((K, S, T)),
+        dirty_in=np.zeros((K, S, T)),
         clean_cap=np.array([[1.0, 1.0, 1.0], [1.0, 0.0, 1.0]]),
-        ship_cap=np.ones((S, T)), pick_cap=np.full((S, T), 2.0),
-        clean_days=np.array([1, 1]), clean_yield=np.ones((K, S)),
-        transfer_days=np.array([[0, 1], [1, 0]]), transfer_cost=np.array([[0.0, 2.0], [2.0, 0.0]]),
+        ship_cap=np.ones((S, T)),
+        pick_cap=np.full((S, T), 2.0),
+        clean_days=np.array([1, 1]),
+        clean_yield=np.ones((K, S)),
+        transfer_days=np.array([[0, 1], [1, 0]]),
+        transfer_cost=np.array([[0.0, 2.0], [2.0, 0.0]]),
         res=np.array([10, 11]),
-        cand_res=np.array([0, 0, 1]), cand_site=np.array([0, 1, 0]), cand_tau=np.array([1, 2, 2]),
-        cand_sku=np.array([0, 0, 0]), cand_obj=np.array([150.0, 140.0, 120.0]),
-        ret_cand=z, ret_tau=z, ret_w=np.zeros(0),
-        y_sku=z, y_site=z, y_tau=z, y_ub=np.zeros(0), y_obj=np.zeros(0),
+        cand_res=np.array([0, 0, 1]),
+        cand_site=np.array([0, 1, 0]),
+        cand_tau=np.array([1, 2, 2]),
+        cand_sku=np.array([0, 0, 0]),
+        cand_obj=np.array([150.0, 140.0, 120.0]),
+        ret_cand=z,
+        ret_tau=z,
+        ret_w=np.zeros(0),
+        y_sku=z,
+        y_site=z,
+        y_tau=z,
+        y_ub=np.zeros(0),
+        y_obj=np.zeros(0),
     )
 
 
@@ -62,7 +79,7 @@ def feasible_plan(inp: PlanningInput, lay: Layout) -> np.ndarray:
 @pytest.fixture
 def model() -> tuple[PlanningInput, Layout, np.ndarray]:
     inp = tiny_input()
-    problem, lay = build_problem(inp)
+    _, lay = build_problem(inp)
     return inp, lay, feasible_plan(inp, lay)
 
 
@@ -78,7 +95,9 @@ def test_ready_balance_violated_when_shipping_a_unit_not_ready(model: tuple[Plan
     assert residual("ready_inventory_balance", inp, lay, x) == pytest.approx(1.0)
 
 
-def test_dirty_balance_violated_when_cleaning_a_unit_that_is_not_there(model: tuple[PlanningInput, Layout, np.ndarray]) -> None:
+def test_dirty_balance_violated_when_cleaning_a_unit_that_is_not_there(
+    model: tuple[PlanningInput, Layout, np.ndarray],
+) -> None:
     inp, lay, x = model
     x[var(lay, "C", 0, 0, 0)] = 1  # site 0 has no dirty unit
     assert residual("dirty_inventory_balance", inp, lay, x) == pytest.approx(1.0)
@@ -132,6 +151,6 @@ def test_optimum_of_the_tiny_model_is_the_hand_solution() -> None:
     problem, lay = build_problem(inp)
     result = solve(problem, SolveOptions(backend="highs"))
     assert result.x is not None
-    x = result.x[lay.off_X:lay.off_Y]
+    x = result.x[lay.off_X : lay.off_Y]
     np.testing.assert_allclose(x, [1.0, 0.0, 1.0], atol=1e-7)
     assert result.objective == pytest.approx(150.0 + 120.0 - 2.0)

@@ -23,7 +23,9 @@ def base_rate_info(world_delays: np.ndarray, rows: int) -> Information:
 def test_hindsight_bounds_closetflow_and_greedy(seed: int) -> None:
     world = simulate_world("tiny", seed)
     statics = Statics.from_world(world)
-    info = base_rate_info(world.rentals["delay_days"].dropna().to_numpy(dtype=np.int64), len(world.units) + statics.n_res)
+    info = base_rate_info(
+        world.rentals["delay_days"].dropna().to_numpy(dtype=np.int64), len(world.units) + statics.n_res
+    )
     v = validate_policies(world, statics, lambda day: info, SolveOptions(backend="highs", time_limit_s=60))
     o = v.outcomes
     assert o["hindsight"].fill_rate >= o["closetflow"].fill_rate - 1e-9

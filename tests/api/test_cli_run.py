@@ -29,8 +29,22 @@ def test_simulate_validate_run_end_to_end(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
 
     out = tmp_path / "run"
-    res = runner.invoke(app, ["run", "--data", str(data), "--out", str(out), "--solver", "glop",
-                              "--risk", "quantile:0.7", "--replan-every", "2"])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--solver",
+            "glop",
+            "--risk",
+            "quantile:0.7",
+            "--replan-every",
+            "2",
+        ],
+    )
     assert res.exit_code == 0, res.output
     report = json.loads((out / "report.json").read_text())
     assert report["solver"]["backend"] == "glop"
@@ -49,7 +63,9 @@ def test_simulate_validate_run_end_to_end(tmp_path: Path) -> None:
     assert "Realized fill rate per event day" in html and "capacity use per station-day" in html
 
     if CONTRACT.exists():
-        check = subprocess.run([sys.executable, str(CONTRACT), str(out / "report.json")], capture_output=True, text=True)
+        check = subprocess.run(
+            [sys.executable, str(CONTRACT), str(out / "report.json")], capture_output=True, text=True
+        )
         assert check.returncode == 0, check.stdout
     elif os.environ.get("CI") == "true":
         pytest.fail(f"{CONTRACT} is missing in CI")

@@ -16,7 +16,9 @@ def frames(counts: dict[str, tuple[int, int]]) -> tuple[pd.DataFrame, pd.DataFra
     rows = []
     for cat, (n, f) in counts.items():
         rows += [(cat, i < f) for i in range(n)]
-    rentals = pd.DataFrame({"sku_id": [r[0] for r in rows], "cleaning_failed": pd.array([r[1] for r in rows], dtype="boolean")})
+    rentals = pd.DataFrame(
+        {"sku_id": [r[0] for r in rows], "cleaning_failed": pd.array([r[1] for r in rows], dtype="boolean")}
+    )
     return rentals, skus
 
 

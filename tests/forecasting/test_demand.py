@@ -21,7 +21,9 @@ PLAN = dt.date(2026, 10, 5)
 WEEKDAY = np.array([1.0, 0.6, 0.6, 0.8, 1.2, 1.8, 1.6])  # Monday first
 
 
-def planted(seed: int = 0, n_skus: int = 60, horizon: int = 21) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, str]]:
+def planted(
+    seed: int = 0, n_skus: int = 60, horizon: int = 21
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """Bookings with a weekday pattern, Zipf SKU shares, two sites; leads uniform 0..29 days."""
     rng = np.random.default_rng(seed)
     days = np.arange(-400, horizon)
@@ -34,12 +36,17 @@ def planted(seed: int = 0, n_skus: int = 60, horizon: int = 21) -> tuple[pd.Data
     zone = rng.choice(2, len(event), p=[0.7, 0.3])
     lead = rng.integers(1, 30, len(event))
     booked = event - lead
-    frame = pd.DataFrame({
-        "booking_id": [f"B{i}" for i in range(len(event))], "customer_id": "c",
-        "sku_id": [f"K{k}" for k in sku], "zone": [f"Z{z}" for z in zone],
-        "booked_on": pd.Timestamp(PLAN) + pd.to_timedelta(booked, unit="D"),
-        "event_date": pd.Timestamp(PLAN) + pd.to_timedelta(event, unit="D"), "rental_days": 4,
-    })
+    frame = pd.DataFrame(
+        {
+            "booking_id": [f"B{i}" for i in range(len(event))],
+            "customer_id": "c",
+            "sku_id": [f"K{k}" for k in sku],
+            "zone": [f"Z{z}" for z in zone],
+            "booked_on": pd.Timestamp(PLAN) + pd.to_timedelta(booked, unit="D"),
+            "event_date": pd.Timestamp(PLAN) + pd.to_timedelta(event, unit="D"),
+            "rental_days": 4,
+        }
+    )
     skus = pd.DataFrame({"sku_id": [f"K{k}" for k in range(n_skus)], "category": ["dress", "gown"] * (n_skus // 2)})
     history = frame[event < 0]
     future = frame[(event >= 0) & (booked > 0)]
@@ -61,7 +68,15 @@ def test_glm_recovers_the_weekday_pattern_and_the_unbooked_split() -> None:
     expected = 40.0 * WEEKDAY[dates.day_of_week.to_numpy()]
     np.testing.assert_allclose(g, expected, rtol=0.1)
     pred = m.predict(PLAN, 14)
-    assert set(pred.columns) >= {"sku_id", "site_id", "day", "expected_total", "expected_unbooked", "unbooked_q10", "unbooked_q90"}
+    assert set(pred.columns) >= {
+        "sku_id",
+        "site_id",
+        "day",
+        "expected_total",
+        "expected_unbooked",
+        "unbooked_q10",
+        "unbooked_q90",
+    }
     assert len(pred) == 60 * 2 * 14
     by_day = pred.groupby("day")[["expected_total", "expected_unbooked"]].sum()
     share = (by_day["expected_unbooked"] / by_day["expected_total"]).to_numpy()
@@ -86,7 +101,9 @@ def test_glm_beats_seasonal_naive_on_planted_demand(tmp_path: Path) -> None:
     again = DemandForecaster.load(tmp_path / "glm")
     pd.testing.assert_frame_equal(again.predict(PLAN, 21), model.predict(PLAN, 21))
     naive.save(tmp_path / "naive")
-    pd.testing.assert_frame_equal(SeasonalNaiveDemand.load(tmp_path / "naive").predict(PLAN, 21), naive.predict(PLAN, 21))
+    pd.testing.assert_frame_equal(
+        SeasonalNaiveDemand.load(tmp_path / "naive").predict(PLAN, 21), naive.predict(PLAN, 21)
+    )
 
 
 def test_predict_refuses_another_plan_date() -> None:

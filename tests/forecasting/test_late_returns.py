@@ -21,12 +21,16 @@ def planted(seed: int = 0, n_cust: int = 400, per: int = 12) -> tuple[pd.DataFra
     due = rng.integers(-300, 0, len(cust))
     late = rng.uniform(0, 1, len(cust)) < propensity[cust]
     delay = np.where(late, rng.geometric(0.4, len(cust)), 0)
-    rentals = pd.DataFrame({
-        "rental_id": [f"R{i}" for i in range(len(cust))], "customer_id": [f"C{c}" for c in cust],
-        "zone": "Z0", "rental_days": 4,
-        "due_back": pd.Timestamp(PLAN) + pd.to_timedelta(due, unit="D"),
-        "delay_days": pd.array(delay, dtype="Int64"),
-    })
+    rentals = pd.DataFrame(
+        {
+            "rental_id": [f"R{i}" for i in range(len(cust))],
+            "customer_id": [f"C{c}" for c in cust],
+            "zone": "Z0",
+            "rental_days": 4,
+            "due_back": pd.Timestamp(PLAN) + pd.to_timedelta(due, unit="D"),
+            "delay_days": pd.array(delay, dtype="Int64"),
+        }
+    )
     customers = pd.DataFrame({"customer_id": [f"C{c}" for c in range(n_cust)], "zone": "Z0"})
     return rentals, customers
 
@@ -56,11 +60,16 @@ def test_no_leakage_a_rental_does_not_inform_its_own_feature() -> None:
     rng = np.random.default_rng(1)
     n = 3000
     late = rng.uniform(0, 1, n) < 0.3
-    rentals = pd.DataFrame({
-        "rental_id": [f"R{i}" for i in range(n)], "customer_id": [f"C{i}" for i in range(n)], "zone": "Z0",
-        "rental_days": 4, "due_back": pd.Timestamp(PLAN) - pd.to_timedelta(5, unit="D"),
-        "delay_days": pd.array(late.astype(int), dtype="Int64"),
-    })
+    rentals = pd.DataFrame(
+        {
+            "rental_id": [f"R{i}" for i in range(n)],
+            "customer_id": [f"C{i}" for i in range(n)],
+            "zone": "Z0",
+            "rental_days": 4,
+            "due_back": pd.Timestamp(PLAN) - pd.to_timedelta(5, unit="D"),
+            "delay_days": pd.array(late.astype(int), dtype="Int64"),
+        }
+    )
     customers = pd.DataFrame({"customer_id": rentals["customer_id"], "zone": "Z0"})
     m = LateReturnModel().fit(rentals, customers, PLAN)
     fresh = pd.DataFrame({"customer_id": ["new"], "zone": ["Z0"], "rental_days": [4]})
