@@ -11,7 +11,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["PROJECT_ROOT", "Settings", "get_settings", "real_data_dir"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Settings(BaseSettings):
@@ -32,3 +34,13 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (read once)."""
     return Settings()
+
+
+def real_data_dir() -> Path:
+    """The real public data folder: ``$CLOSETFLOW_REAL_DATA``, else ``../shared/data``.
+
+    A relative setting is taken from the project root, not the working directory. Read afresh on
+    each call (no cache) so a changed environment is seen.
+    """
+    path = Settings().real_data
+    return path if path.is_absolute() else PROJECT_ROOT / path

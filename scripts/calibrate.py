@@ -23,11 +23,11 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from allocation.calibration_derive import (  # noqa: E402 - needs the sys.path line above
     MissingRealDataError,
-    default_data_dir,
     derive_calibration,
     load_real_data,
     write_calibration,
 )
+from api.settings import real_data_dir  # noqa: E402 - needs the sys.path line above
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Load, derive, write; exit status 2 with a message naming the missing file(s) if absent."""
     args = parse_args(argv)
-    data_dir: Path = args.data_dir if args.data_dir is not None else default_data_dir(PROJECT_ROOT)
+    data_dir: Path = args.data_dir if args.data_dir is not None else real_data_dir()
     started = time.perf_counter()
     try:
         data = load_real_data(data_dir)

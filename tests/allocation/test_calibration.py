@@ -19,21 +19,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from allocation.calibration_derive import (
-    CALIBRATION_KEYS,
+from allocation.calibration_delays import (
     CONCENTRATION_CAP,
     CONCENTRATION_FLOOR,
+    late_return,
+    propensity_concentration,
+)
+from allocation.calibration_derive import (
+    CALIBRATION_KEYS,
     DATA_DIR_ENV,
     MissingRealDataError,
     RealData,
     apportion,
-    default_data_dir,
     derive_calibration,
-    late_return,
     load_real_data,
     price_figures,
-    propensity_concentration,
 )
+from api.settings import real_data_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CALIBRATION_PATH = PROJECT_ROOT / "allocation" / "calibration.json"
@@ -155,7 +157,7 @@ def load_real_data_or_skip(data_dir: Path) -> RealData:
 @pytest.fixture(scope="module")
 def derived() -> dict[str, Any]:
     """The calibration re-derived from the real files (about half a second)."""
-    return derive_calibration(load_real_data_or_skip(default_data_dir(PROJECT_ROOT)))
+    return derive_calibration(load_real_data_or_skip(real_data_dir()))
 
 
 def _assert_close(actual: Any, expected: Any, path: str) -> None:
@@ -195,9 +197,9 @@ def test_missing_real_data_skips_outside_ci(tmp_path: Path, monkeypatch: pytest.
 
 def test_data_dir_comes_from_env_then_shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
-    assert default_data_dir(PROJECT_ROOT) == tmp_path
+    assert real_data_dir() == tmp_path
     monkeypatch.delenv(DATA_DIR_ENV)
-    assert default_data_dir(PROJECT_ROOT) == PROJECT_ROOT.parent / "shared" / "data"
+    assert real_data_dir().resolve() == (PROJECT_ROOT.parent / "shared" / "data").resolve()
 
 
 # --------------------------------------------------------------------------------------------------
