@@ -238,6 +238,7 @@ def write_world(world: World, path: Path, *, fmt: str = "parquet") -> None:
     _check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the data folder is for everyone who plans
     try:
         _write_contents(world, staging, fmt)
         if target.exists():
