@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from allocation.domain import UnfilledReason, World
-from allocation.policies import PlanRun, day_decision
-from allocation.replay import DayDecision, ReplayResult, replay
+from allocation.policies import GreedyPolicy, PlanRun, day_decision
+from allocation.replay import DayDecision, Policy, ReplayResult, replay
 from allocation.snapshot import Information
 from allocation.state import ExecState, Schedule, initial_state
 from allocation.statics import Statics
@@ -152,7 +152,10 @@ def project_plan(world: World, statics: Statics, run: PlanRun, info: Information
     state = initial_state(world, statics, None)
     sched = expected_schedule(statics, state, info)
     state.when[state.pmf_row >= 0] = sched.arrival[state.pmf_row >= 0]
-    proj = replay(_Frozen(statics, run), statics, sched, state)
+    solved = run.result.has_solution or run.problem.n_vars == 0
+    # Without a solution tonight the published plan falls back to first come first served.
+    policy: Policy = _Frozen(statics, run) if solved else GreedyPolicy(statics, known_only=True)
+    proj = replay(policy, statics, sched, state)
     plan_ts = pd.Timestamp(world.plan_date)
 
     def date(days: np.ndarray) -> pd.Series:
@@ -218,5 +221,6 @@ def project_plan(world: World, statics: Statics, run: PlanRun, info: Information
         "units_protected": float(dec.protect.sum()),
         "planned_value": float(proj.value(statics)),
         "unfilled_by_reason": {str(r): int((reasons == str(r)).sum()) for r in UnfilledReason},
+        "fallback": None if solved else f"first come first served (solver status {run.result.status})",
     }
     return Plan(run, proj, ships, cleaning, transfers, held_back, unfilled, kpis)

@@ -31,8 +31,9 @@ class GreedyPolicy:
 
     name = "greedy"
 
-    def __init__(self, statics: Statics) -> None:
+    def __init__(self, statics: Statics, *, known_only: bool = False) -> None:
         self.statics = statics
+        self.known_only = known_only  # plan projections see only the reservations known tonight
         self.site = statics.nearest_site[statics.res_zone]
         self.ship_by = statics.ship_by(np.arange(statics.n_res), self.site)
         self.order = np.lexsort((np.arange(statics.n_res), statics.res_booked))
@@ -40,6 +41,8 @@ class GreedyPolicy:
     def decide(self, state: ExecState, day: int) -> DayDecision:
         o = self.order
         due = o[(self.ship_by[o] == day) & ~state.res_filled[o] & (self.statics.res_booked[o] <= day)]
+        if self.known_only:
+            due = due[self.statics.res_known[due]]
         return DayDecision(ship_passes=[(due, self.site[due])])
 
 
@@ -107,13 +110,26 @@ class PlanningPolicy:
         self.on_solve = on_solve
         self.current: PlanRun | None = None
         self.runs: list[SolveResult] = []
+        self.fallback_days: list[int] = []  # days run on a fallback because a solve gave no plan
+        self._greedy = GreedyPolicy(statics)
+        self._last_try = -1
 
     def decide(self, state: ExecState, day: int) -> DayDecision:
-        if self.current is None or day - self.current.inp.day0 >= self.replan_every:
-            self.current = solve_plan(self.statics, state, day, self.information(day), self.options)
-            self.runs.append(self.current.result)
+        due = self.current is None or day - self.current.inp.day0 >= self.replan_every
+        if due and day != self._last_try:
+            self._last_try = day
+            run = solve_plan(self.statics, state, day, self.information(day), self.options)
+            self.runs.append(run.result)
             if self.on_solve is not None:
-                self.on_solve(self.current)
+                self.on_solve(run)
+            # A solve without a plan (time limit, solver error) never replaces a working one:
+            # the last plan keeps running, and with none yet, today goes first come first served.
+            if run.result.has_solution or run.problem.n_vars == 0:
+                self.current = run
+            else:
+                self.fallback_days.append(day)
+        if self.current is None:
+            return self._greedy.decide(state, day)
         return day_decision(self.statics, state, self.current, day)
 
 

@@ -21,6 +21,7 @@ from allocation.statics import Statics
 __all__ = ["Information", "PlanningInput", "RiskPolicy", "planning_input"]
 
 FILL_BONUS = 100.0  # dollars added per filled reservation so the plan fills many, then valuable ones
+PROTECT_BUCKET_DAYS = 7  # forecast protection is planned per SKU, site and week of ship days
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,34 @@ def _arrival_spread(
     return rows, arrive0[rows] + cols, p[rows, cols]
 
 
+def _protection_buckets(
+    demand: np.ndarray, own_days: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Forecast demand (K, S, T by event day) summed into ``PROTECT_BUCKET_DAYS`` buckets of ship days.
+
+    A bucket's units must be in stock by its first ship day: a little conservative, and it keeps
+    one protection column per SKU, site and week instead of per day (most daily cells of a sparse
+    SKU hold a few hundredths of a booking, and those columns made the LP several times slower).
+    Forecast demand at a site ships to its nearest zone (``own_days`` of transit).
+    """
+    kk, ss, ee = np.nonzero(demand > 1e-4)
+    tau = ee - own_days[ss]
+    keep = tau >= 0
+    kk, ss, ee, tau = kk[keep], ss[keep], ee[keep], tau[keep]
+    if len(kk) == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, z, np.zeros(0)
+    S = demand.shape[1]
+    n_buckets = int(tau.max()) // PROTECT_BUCKET_DAYS + 1
+    key = (kk * S + ss) * n_buckets + tau // PROTECT_BUCKET_DAYS
+    uniq, inv = np.unique(key, return_inverse=True)
+    ub = np.bincount(inv, weights=demand[kk, ss, ee])
+    first = np.full(len(uniq), np.iinfo(np.int64).max)
+    np.minimum.at(first, inv, tau)
+    cell = uniq // n_buckets
+    return cell // S, cell % S, first, ub
+
+
 def planning_input(statics: Statics, state: ExecState, day0: int, info: Information) -> PlanningInput:
     """Build the arrays of a planning run on the morning of ``day0`` (after that day's arrivals)."""
     T = statics.horizon - day0
@@ -210,12 +239,7 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
     ret_c, ret_day, ret_w = ret_c[keep], ret_day[keep], ret_w[keep]
 
     if demand is not None:
-        own = statics.ship_days.min(axis=1)  # forecast demand at a site ships to its nearest zone
-        kk, ss, ee = np.nonzero(demand[skus] > 1e-3)
-        tau = ee - own[ss] - day0
-        keep_y = tau >= 0
-        kk, ss, ee, tau = kk[keep_y], ss[keep_y], ee[keep_y], tau[keep_y]
-        y_ub = demand[skus][kk, ss, ee]
+        kk, ss, tau, y_ub = _protection_buckets(demand[skus][:, :, day0:], statics.ship_days.min(axis=1))
         y_obj = info.protect_weight * (statics.sku_value[skus[kk]] + FILL_BONUS)
     else:
         kk = ss = tau = np.zeros(0, dtype=np.int64)

@@ -36,6 +36,7 @@ class PolicyOutcome:
     filled: int
     solves: int
     solve_seconds: float
+    fallback_days: int
 
     def summary(self) -> dict[str, object]:
         r = self.replay
@@ -49,6 +50,7 @@ class PolicyOutcome:
             "cleaning_backlog_unit_days": int(r.cleaning_backlog.sum()),
             "solves": self.solves,
             "solve_seconds": round(self.solve_seconds, 3),
+            "fallback_days": self.fallback_days,
         }
 
 
@@ -85,6 +87,7 @@ def _outcome(
         filled=int(result.filled.sum()),
         solves=len(runs),
         solve_seconds=float(sum(r.seconds for r in runs)),
+        fallback_days=len(getattr(policy, "fallback_days", [])),
     )
 
 

@@ -39,3 +39,25 @@ def test_gap_captured_definition() -> None:
     assert gap_captured(10.0, 15.0, 20.0) == 0.5
     assert gap_captured(10.0, 20.0, 20.0) == 1.0
     assert np.isnan(gap_captured(10.0, 12.0, 10.0))
+
+
+def test_a_solve_without_a_plan_falls_back_instead_of_shipping_nothing() -> None:
+    """With a time limit too short for any solution, closetflow runs first come first served on
+    the days it has no plan; it never ships less than greedy does for lack of a plan."""
+    from allocation.policies import GreedyPolicy, PlanningPolicy
+    from allocation.replay import replay
+    from allocation.state import initial_state, realized_schedule
+
+    world = simulate_world("small", 1)
+    statics = Statics.from_world(world)
+    sched = realized_schedule(world, statics)
+    info = base_rate_info(
+        world.rentals["delay_days"].dropna().to_numpy(dtype=np.int64), len(world.units) + statics.n_res
+    )
+    starved = PlanningPolicy("closetflow", statics, lambda day: info, SolveOptions(backend="highs", time_limit_s=1e-6))
+    result = replay(starved, statics, sched, initial_state(world, statics, sched))
+    greedy = replay(GreedyPolicy(statics), statics, sched, initial_state(world, statics, sched))
+    failed = [r for r in starved.runs if r.variables > 0]  # an empty last day needs no solver
+    assert len(failed) >= statics.horizon - 2 and all(str(r.status) == "no_solution" for r in failed)
+    assert len(starved.fallback_days) == len(failed)
+    np.testing.assert_array_equal(result.filled, greedy.filled)
