@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocation.network import Decisions, Layout, build_problem, decode
-from allocation.replay import DayDecision
+from allocation.replay import DayDecision, group_rank
 from allocation.snapshot import Information, PlanningInput, planning_input
 from allocation.state import ExecState, U
 from allocation.statics import Statics
@@ -163,12 +163,9 @@ def day_decision(statics: Statics, state: ExecState, run: PlanRun, day: int) -> 
         planned = np.zeros(len(dirty))
         planned[has] = np.floor(dec.clean[k[has], s[has], tau] + 0.5)
         key = np.where(has, k * statics.n_sites + s, -1 - np.arange(len(dirty)))
-        order = np.lexsort((dirty, state.dirty_since[dirty], key))
+        order = np.lexsort((dirty, state.dirty_since[dirty]))  # first in, first ranked
         rank = np.empty(len(dirty), dtype=np.int64)
-        sk = key[order]
-        first = np.r_[True, sk[1:] != sk[:-1]]
-        start = np.maximum.accumulate(np.where(first, np.arange(len(sk)), 0))
-        rank[order] = np.arange(len(sk)) - start
+        rank[order] = group_rank(key[order])
         # Planned cleanings first, then units of SKUs someone wants, then the rest (FIFO within).
         score[dirty] = np.where(has & (rank < planned), 2.0, np.where(has, 1.0, 0.0))
 

@@ -19,7 +19,7 @@ import numpy as np
 from allocation.state import ExecState, Schedule, U
 from allocation.statics import Statics
 
-__all__ = ["DayDecision", "Policy", "ReplayResult", "replay"]
+__all__ = ["DayDecision", "Policy", "ReplayResult", "group_rank", "replay"]
 
 
 @dataclass
@@ -70,7 +70,7 @@ class ReplayResult:
         return float(self.filled.mean()) if len(self.filled) else float("nan")
 
 
-def _group_rank(keys: np.ndarray) -> np.ndarray:
+def group_rank(keys: np.ndarray) -> np.ndarray:
     """Rank of each element within its key group, in the given order (0 for the first)."""
     if len(keys) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -110,7 +110,7 @@ def _clean(
     pri = np.zeros(len(dirty)) if score is None else score[dirty]
     order = np.lexsort((dirty, st.dirty_since[dirty], -pri, st.site[dirty]))
     dirty = dirty[order]
-    rank = _group_rank(st.site[dirty])
+    rank = group_rank(st.site[dirty])
     take = rank < sched.clean_cap[st.site[dirty], day]
     chosen = dirty[take]
     st.state[chosen] = U.CLEANING
@@ -118,6 +118,32 @@ def _clean(
     used[:, day] = np.bincount(st.site[chosen], minlength=statics.n_sites)
     st.log.setdefault("clean", []).append(np.c_[chosen, st.site[chosen], np.full(len(chosen), day)])
     backlog[:, day] = np.bincount(st.site[dirty[~take]], minlength=statics.n_sites)
+
+
+def _claim(
+    st: ExecState, statics: Statics, sku: np.ndarray, site: np.ndarray, cap_left: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Match requests for a ready unit of ``sku`` at ``site``, in the order given, to distinct
+    ready units there, within each site's remaining capacity ``cap_left``.
+
+    Returns the mask of requests served, the unit serving each, and how many requests had a
+    unit but no capacity left.
+    """
+    ready = np.nonzero(st.state == U.READY)[0]
+    n_sites = statics.n_sites
+    key_ready = statics.unit_sku[ready] * n_sites + st.site[ready]
+    order = np.argsort(key_ready, kind="stable")
+    ready, key_ready = ready[order], key_ready[order]
+    key = sku * n_sites + site
+    lo = np.searchsorted(key_ready, key, side="left")
+    hi = np.searchsorted(key_ready, key, side="right")
+    has_unit = group_rank(key) < (hi - lo)
+    srank = np.full(len(key), np.iinfo(np.int64).max)
+    srank[has_unit] = group_rank(site[has_unit])
+    go = has_unit & (srank < cap_left[site])
+    # Capacity refusals free their units for later requests of the same (sku, site).
+    rank = group_rank(key[go])
+    return go, ready[lo[go] + rank], int((has_unit & ~go).sum())
 
 
 def _ship(
@@ -141,26 +167,8 @@ def _ship(
     res, site = res[keep], site[keep]
     if len(res) == 0:
         return 0.0, 0
-    sku = statics.res_sku[res]
-    ready = np.nonzero(st.state == U.READY)[0]
-    n_sites = statics.n_sites
-    key_ready = statics.unit_sku[ready] * n_sites + st.site[ready]
-    order = np.argsort(key_ready, kind="stable")
-    ready, key_ready = ready[order], key_ready[order]
-    key = sku * n_sites + site
-    rank = _group_rank(key)
-    lo = np.searchsorted(key_ready, key, side="left")
-    hi = np.searchsorted(key_ready, key, side="right")
-    has_unit = rank < (hi - lo)
     cap = np.minimum(sched.ship_cap[:, day] - ship_used[:, day], sched.pick_cap[:, day] - pick_used[:, day])
-    srank = np.full(len(res), np.iinfo(np.int64).max)
-    srank[has_unit] = _group_rank(site[has_unit])
-    go = has_unit & (srank < cap[site])
-    refused = int((has_unit & ~go).sum())
-    # Units are matched in the pass order within each (sku, site); capacity refusals free theirs.
-    rank2 = np.zeros(len(res), dtype=np.int64)
-    rank2[go] = _group_rank(key[go])
-    units = ready[lo[go] + rank2[go]]
+    go, units, refused = _claim(st, statics, statics.res_sku[res], site, cap)
     r, s = res[go], site[go]
     st.state[units] = U.OUT
     transit = statics.ship_days[s, statics.res_zone[r]]
@@ -193,28 +201,14 @@ def _transfer(
         return 0.0, 0, 0
     rows = np.repeat(np.arange(len(sku)), qty)  # one row per unit asked for
     ku, au, bu = sku[rows], a[rows], b[rows]
-    ready = np.nonzero(st.state == U.READY)[0]
-    n_sites = statics.n_sites
-    key_ready = statics.unit_sku[ready] * n_sites + st.site[ready]
-    order = np.argsort(key_ready, kind="stable")
-    ready, key_ready = ready[order], key_ready[order]
-    key = ku * n_sites + au
-    rank = _group_rank(key)
-    lo = np.searchsorted(key_ready, key, side="left")
-    hi = np.searchsorted(key_ready, key, side="right")
-    has_unit = rank < (hi - lo)
-    left = sched.pick_cap[:, day] - pick_used[:, day]
-    srank = np.full(len(ku), np.iinfo(np.int64).max)
-    srank[has_unit] = _group_rank(au[has_unit])
-    go = has_unit & (srank < left[au])
-    units = ready[lo[go] + rank[go]]
+    go, units, refused = _claim(st, statics, ku, au, sched.pick_cap[:, day] - pick_used[:, day])
     st.state[units] = U.TRANSIT
     st.site[units] = bu[go]
     st.when[units] = day + statics.transfer_days[au[go], bu[go]]
     np.add.at(pick_used[:, day], au[go], 1)
     st.log.setdefault("transfer", []).append(np.c_[units, ku[go], au[go], bu[go], np.full(len(units), day)])
     cost = float(statics.transfer_cost[au[go], bu[go]].sum())
-    return cost, int(go.sum()), int((has_unit & ~go).sum())
+    return cost, int(go.sum()), refused
 
 
 def replay(
