@@ -84,14 +84,19 @@ def group_rank(keys: np.ndarray) -> np.ndarray:
 
 
 def _arrivals(st: ExecState, statics: Statics, sched: Schedule, day: int) -> None:
-    back = (st.state == U.OUT) & (st.when == day)
+    """Returns become dirty, cleanings finish (or fail), transfers land.
+
+    ``<=`` rather than ``==``: a date already past in the input (a unit due back before the plan
+    date, a cleaning that should have finished) takes effect on the first morning instead of never.
+    """
+    back = (st.state == U.OUT) & (st.when <= day)
     st.state[back] = U.DIRTY
     st.dirty_since[back] = day
-    done = np.nonzero((st.state == U.CLEANING) & (st.when == day))[0]
+    done = np.nonzero((st.state == U.CLEANING) & (st.when <= day))[0]
     failed = sched.fails_at(done, st.cycle[done])
     st.state[done] = np.where(failed, U.REPAIR, U.READY)
     st.cycle[done] += 1
-    landed = (st.state == U.TRANSIT) & (st.when == day)
+    landed = (st.state == U.TRANSIT) & (st.when <= day)
     st.state[landed] = U.READY
 
 

@@ -194,7 +194,8 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
         if days is None:
             np.add.at(target, (usku[units], state.site[units]), w)
             return
-        ok = (days >= day0) & (days < statics.horizon)
+        days = np.maximum(days, day0)  # a date already past arrives on the first morning, as in the replay
+        ok = days < statics.horizon
         np.add.at(target, (usku[units[ok]], state.site[units[ok]], days[ok] - day0), w[ok])
 
     u = np.nonzero(mine & (state.state == U.READY))[0]
