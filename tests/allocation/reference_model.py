@@ -36,7 +36,7 @@ def reference_objective(inp: PlanningInput, *, integer_shipments: bool = False) 
                 for t in range(T):
                     if t + d < T:
                         moves[(k, a, b, t)] = pulp.LpVariable(f"TR_{k}_{a}_{b}_{t}", lowBound=0)
-    wanted = set(inp.cand_sku.tolist()) | set(inp.y_sku.tolist())
+    wanted = set(inp.cand_sku.tolist())  # transfers only for SKUs with a reservation to serve
     moves = {key: v for key, v in moves.items() if key[0] in wanted}
 
     m += (
