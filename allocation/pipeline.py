@@ -29,7 +29,6 @@ from forecasting.cleaning import CleaningFailureModel
 from forecasting.demand import (
     DemandForecaster,
     SeasonalNaiveDemand,
-    booking_lead_curve,
     score_demand,
     unbooked_actuals,
 )
@@ -89,7 +88,7 @@ def fit_forecasts(world: World, statics: Statics) -> Forecasts:
     naive = SeasonalNaiveDemand().fit(world.bookings, world.skus, site_of_zone, world.plan_date)
     late = LateReturnModel().fit(world.rentals, world.customers, world.plan_date)
     cleaning = CleaningFailureModel().fit(world.rentals, world.skus)
-    lead_cdf = booking_lead_curve(world.bookings)
+    lead_cdf = demand.lead_cdf_  # the booking lead curve the forecaster fitted
 
     H = world.horizon_days
     pred = demand.predict(world.plan_date, H)
