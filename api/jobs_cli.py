@@ -119,7 +119,10 @@ def _summary(rep: dict[str, object]) -> None:
         for name in ("greedy", "closetflow", "hindsight"):
             o = val[name]
             table.add_row(name, f"{o['fill_rate']:.3f}", f"{o['value']:,.0f}", f"{o['cost']:,.0f}", str(o["transfers"]))
-    console.print(table)
+    if isinstance(val, dict):
+        console.print(table)
+    else:
+        console.print("no holdout/ in the data folder: the plan was not replayed (validation skipped)")
     solver = rep["solver"]
     plan = rep["plan"]
     assert isinstance(solver, dict) and isinstance(plan, dict)
