@@ -1,1 +1,1 @@
-"""closetflow api package."""
+"""Every way in: the ``closetflow`` CLI, settings (``CLOSETFLOW_*``) and the report files."""
