@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_solve.py --scales tiny small medium
 	$(BIN)/python benchmarks/bench_solvers.py
 	$(BIN)/python benchmarks/bench_forecast.py
+	$(BIN)/python benchmarks/bench_scale.py --scales tiny small medium
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
