@@ -109,8 +109,8 @@ def test_late_returns_have_a_long_tail_and_a_customer_propensity(small: World) -
 
 def test_cleaning_fails_about_three_percent_and_differs_by_category(small: World) -> None:
     failed = small.rentals["cleaning_failed"].dropna().astype(bool)
-    assert 0.5 * CLEANING_FAILURE_RATE < failed.mean() < 1.7 * CLEANING_FAILURE_RATE
-    assert 0.5 * CLEANING_FAILURE_RATE < small.holdout.cleaning["failed"].mean() < 1.7 * CLEANING_FAILURE_RATE
+    assert 0.75 * CLEANING_FAILURE_RATE < failed.mean() < 1.3 * CLEANING_FAILURE_RATE
+    assert 0.75 * CLEANING_FAILURE_RATE < small.holdout.cleaning["failed"].mean() < 1.3 * CLEANING_FAILURE_RATE
     by_cat = small.rentals.merge(small.skus[["sku_id", "category"]], on="sku_id").groupby("category")["cleaning_failed"]
     rates = by_cat.mean()[by_cat.count() > 500]
     assert rates.max() > rates.min()
