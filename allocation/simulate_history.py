@@ -260,9 +260,10 @@ def split_history(
     cat_names, cat_idx = np.unique(categories, return_inverse=True)
     # Categories differ, but the rental-weighted mean stays at the nominal rate: an unscaled draw
     # let the dominant category (dresses) land at twice the nominal share on some seeds.
+    # (+1 keeps the weights non-zero on a world that drew no rentals.)
     cat_mult = rng.lognormal(0.0, 0.4, len(cat_names))
-    volume = np.bincount(cat_idx[draw.sku], minlength=len(cat_names)).astype(float)
-    cat_rate = failure_rate * cat_mult / max(float(np.average(cat_mult, weights=volume + 1.0)), 1e-9)
+    volume = np.bincount(cat_idx[draw.sku], minlength=len(cat_names))
+    cat_rate = failure_rate * cat_mult / np.average(cat_mult, weights=volume + 1.0)
     returned = ~outstanding
     failed = pd.Series(pd.NA, index=range(len(filled)), dtype="boolean")
     rate_f = cat_rate[cat_idx[draw.sku[filled]]]
