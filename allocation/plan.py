@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from allocation.domain import UnfilledReason, World
-from allocation.policies import GreedyPolicy, PlanRun, day_decision
-from allocation.replay import DayDecision, Policy, ReplayResult, replay
-from allocation.snapshot import Information
+from allocation.model.snapshot import Information
+from allocation.replay.engine import DayDecision, Policy, ReplayResult, replay
+from allocation.replay.policies import GreedyPolicy, PlanRun, day_decision
 from allocation.state import ExecState, Schedule, initial_state
 from allocation.statics import Statics
 

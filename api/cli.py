@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from allocation.data.io import load_world
 from allocation.domain import HOLDOUT_TABLES, TABLES, ClosetflowError, DataValidationError, World
-from allocation.io import load_world
 from api.jobs_cli import register as register_job_commands
 
 __all__ = ["app"]

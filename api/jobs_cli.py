@@ -11,10 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from allocation.data.io import write_world
 from allocation.domain import ClosetflowError, DataValidationError
-from allocation.io import write_world
-from allocation.pipeline import JobConfig, run_job
-from allocation.simulate import SCALES, simulate_world
+from allocation.jobs.pipeline import JobConfig, run_job
+from allocation.simulate.scales import SCALES
+from allocation.simulate.world import simulate_world
 from api.report import write_outputs
 from api.settings import get_settings
 

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from allocation.pipeline import JobResult
+from allocation.jobs.pipeline import JobResult
 
 __all__ = ["write_outputs"]
 

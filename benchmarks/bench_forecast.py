@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from allocation.simulate import simulate_world
+from allocation.simulate.world import simulate_world
 from allocation.statics import Statics
 from forecasting.cleaning import CleaningFailureModel
 from forecasting.demand import DemandForecaster, SeasonalNaiveDemand

@@ -15,10 +15,10 @@ import argparse
 import math
 import time
 
-from allocation.network import build_problem
-from allocation.pipeline import fit_forecasts
-from allocation.simulate import simulate_world
-from allocation.snapshot import Information, RiskPolicy, planning_input
+from allocation.jobs.pipeline import fit_forecasts
+from allocation.model.network import build_problem
+from allocation.model.snapshot import Information, RiskPolicy, planning_input
+from allocation.simulate.world import simulate_world
 from allocation.state import initial_state
 from allocation.statics import Statics
 from solvers.base import SolveOptions, solve

@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_solve.py [--scales tiny small medium] [--backends
                                         [--baseline-max-vars 200000]
 
 For each scale it generates the world (seed 7), builds tonight's model with the vectorised builder
-(allocation/network.py) and, as the baseline in the same process, the same rows as PuLP objects (one
+(allocation/model/network.py) and, as the baseline in the same process, the same rows as PuLP objects (one
 LpVariable per column, one LpAffineExpression per row — the straightforward way DESIGN.md measured
 at ~50 us/variable). Then it solves with each backend and prints seconds and ratios.
 """
@@ -17,9 +17,9 @@ import time
 import numpy as np
 import pulp
 
-from allocation.network import build_problem
-from allocation.simulate import simulate_world
-from allocation.snapshot import Information, RiskPolicy, planning_input
+from allocation.model.network import build_problem
+from allocation.model.snapshot import Information, RiskPolicy, planning_input
+from allocation.simulate.world import simulate_world
 from allocation.state import initial_state
 from allocation.statics import Statics
 from solvers.base import LinearProblem, SolveOptions, solve

@@ -1,11 +1,11 @@
-"""Derive ``allocation/calibration.json`` from the real public data (never copied into the project).
+"""Derive ``allocation/simulate/calibration.json`` from the real public data (never copied into the project).
 
 Usage::
 
     .venv/bin/python scripts/calibrate.py [--data-dir DIR] [--out allocation/calibration.json]
 
 The data directory defaults to ``$CLOSETFLOW_REAL_DATA``, else ``../shared/data`` next to the project
-root. The derivation itself lives in :mod:`allocation.calibration_derive`, so the test that checks
+root. The derivation itself lives in :mod:`allocation.simulate.calibration_derive`, so the test that checks
 the committed JSON runs the same code.
 """
 
@@ -21,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from allocation.calibration_derive import (  # noqa: E402 - needs the sys.path line above
+from allocation.simulate.calibration_derive import (  # noqa: E402 - needs the sys.path line above
     MissingRealDataError,
     derive_calibration,
     load_real_data,
@@ -42,8 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out",
         type=Path,
-        default=PROJECT_ROOT / "allocation" / "calibration.json",
-        help="output JSON path (default: allocation/calibration.json)",
+        default=PROJECT_ROOT / "allocation" / "simulate" / "calibration.json",
+        help="output JSON path (default: allocation/simulate/calibration.json)",
     )
     return parser.parse_args(argv)
 

@@ -1,6 +1,6 @@
 """The allocation model written the straightforward way: one PuLP object per variable and a loop per
 constraint, straight from the equations in docs/architecture.md. Slow, obvious, independent of the
-array-built model in allocation/network.py — the exact reference the fast path is checked against.
+array-built model in allocation/model/network.py — the exact reference the fast path is checked against.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pulp
 
-from allocation.snapshot import PlanningInput
+from allocation.model.snapshot import PlanningInput
 
 
 def reference_objective(inp: PlanningInput, *, integer_shipments: bool = False) -> float:

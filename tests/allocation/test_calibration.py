@@ -1,4 +1,4 @@
-"""Checks of ``allocation/calibration.json`` and of the code that derives it from the real data.
+"""Checks of ``allocation/simulate/calibration.json`` and of the code that derives it from the real data.
 
 Part (a) checks the committed file alone, so it runs everywhere. Part (b) re-derives the figures from
 the real files in ``../shared/data`` (or ``$CLOSETFLOW_REAL_DATA``) and compares them with the
@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from allocation.calibration_delays import (
+from allocation.simulate.calibration_delays import (
     CONCENTRATION_CAP,
     CONCENTRATION_FLOOR,
     late_return,
     propensity_concentration,
 )
-from allocation.calibration_derive import (
+from allocation.simulate.calibration_derive import (
     CALIBRATION_KEYS,
     DATA_DIR_ENV,
     MissingRealDataError,
@@ -38,7 +38,7 @@ from allocation.calibration_derive import (
 from api.settings import real_data_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CALIBRATION_PATH = PROJECT_ROOT / "allocation" / "calibration.json"
+CALIBRATION_PATH = PROJECT_ROOT / "allocation" / "simulate" / "calibration.json"
 MIX_KEYS = ("category_mix", "occasion_mix", "size_mix")
 PROFILES = {"weekday_profile": 7, "month_profile": 12}
 QUANTILE_KEYS = ("rent_price_quantiles", "retail_price_quantiles")

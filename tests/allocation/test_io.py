@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import allocation.io as io
+import allocation.data.io as io
+from allocation.data.io import load_world, write_world
+from allocation.data.tablecheck import ROW_LIMIT
 from allocation.domain import HOLDOUT_TABLES, TABLES, ClosetflowError, DataValidationError, World
-from allocation.io import load_world, write_world
-from allocation.tablecheck import ROW_LIMIT
 from api.cli import app
 from tests.allocation.worldfactory import LOADED_DTYPES, PLAN_DATE, make_world
 
@@ -103,7 +103,7 @@ def test_holdout_is_optional_and_skipped_on_request(tmp_path: Path) -> None:
 
 
 def test_a_generated_world_passes_every_contract(tmp_path: Path) -> None:
-    from allocation.simulate import simulate_world
+    from allocation.simulate.world import simulate_world
 
     world = load_world(_written(tmp_path, simulate_world("tiny", 7)))
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocation.network import build_problem
-from allocation.simulate import simulate_world
-from allocation.snapshot import Information, PlanningInput, RiskPolicy, planning_input
+from allocation.model.network import build_problem
+from allocation.model.snapshot import Information, PlanningInput, RiskPolicy, planning_input
+from allocation.simulate.world import simulate_world
 from allocation.state import initial_state
 from allocation.statics import Statics
 from solvers.base import SolveOptions, solve

@@ -6,10 +6,10 @@ import datetime as dt
 
 import numpy as np
 
-from allocation.policies import GreedyPolicy
-from allocation.replay import replay
-from allocation.simulate import simulate_world
-from allocation.snapshot import Information, RiskPolicy, planning_input
+from allocation.model.snapshot import Information, RiskPolicy, planning_input
+from allocation.replay.engine import replay
+from allocation.replay.policies import GreedyPolicy
+from allocation.simulate.world import simulate_world
 from allocation.state import U, initial_state, realized_schedule
 from allocation.statics import Statics
 

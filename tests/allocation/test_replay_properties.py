@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from allocation.domain import World
-from allocation.policies import GreedyPolicy, PlanningPolicy
-from allocation.replay import DayDecision, ReplayResult, replay
-from allocation.simulate import simulate_world
-from allocation.snapshot import Information, RiskPolicy
+from allocation.model.snapshot import Information, RiskPolicy
+from allocation.replay.engine import DayDecision, ReplayResult, replay
+from allocation.replay.policies import GreedyPolicy, PlanningPolicy
+from allocation.simulate.world import simulate_world
 from allocation.state import ExecState, Schedule, U, initial_state, realized_schedule
 from allocation.statics import Statics
 from solvers.base import SolveOptions

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from allocation.network import Layout, build_problem
-from allocation.rules import RULES
-from allocation.snapshot import PlanningInput
+from allocation.model.layout import Layout
+from allocation.model.network import build_problem
+from allocation.model.rules import RULES
+from allocation.model.snapshot import PlanningInput
 
 
 def tiny_input() -> PlanningInput:

@@ -12,10 +12,10 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from allocation.coercion import coerce_column
+from allocation.data.coercion import coerce_column
+from allocation.data.schemas import HOLDOUT_SCHEMAS, SCHEMAS
+from allocation.data.tablecheck import ProblemLog, check_table, final_dtype
 from allocation.domain import HOLDOUT_TABLES, TABLES
-from allocation.schemas import HOLDOUT_SCHEMAS, SCHEMAS
-from allocation.tablecheck import ProblemLog, check_table, final_dtype
 from tests.allocation.worldfactory import make_world
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "data.md"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from allocation.domain import World
-from allocation.simulate import CLEANING_FAILURE_RATE, HORIZON_DAYS, SCALES, load_calibration, simulate_world
+from allocation.simulate.world import CLEANING_FAILURE_RATE, HORIZON_DAYS, SCALES, load_calibration, simulate_world
 
 
 def _tables(world: World) -> dict[str, pd.DataFrame]:

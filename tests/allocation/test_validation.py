@@ -6,10 +6,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocation.simulate import simulate_world
-from allocation.snapshot import Information, RiskPolicy
+from allocation.model.snapshot import Information, RiskPolicy
+from allocation.replay.validation import gap_captured, validate_policies
+from allocation.simulate.world import simulate_world
 from allocation.statics import Statics
-from allocation.validation import gap_captured, validate_policies
 from solvers.base import SolveOptions
 
 
@@ -44,8 +44,8 @@ def test_gap_captured_definition() -> None:
 def test_a_solve_without_a_plan_falls_back_instead_of_shipping_nothing() -> None:
     """With a time limit too short for any solution, closetflow runs first come first served on
     the days it has no plan; it never ships less than greedy does for lack of a plan."""
-    from allocation.policies import GreedyPolicy, PlanningPolicy
-    from allocation.replay import replay
+    from allocation.replay.engine import replay
+    from allocation.replay.policies import GreedyPolicy, PlanningPolicy
     from allocation.state import initial_state, realized_schedule
 
     world = simulate_world("small", 1)

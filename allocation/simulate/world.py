@@ -3,7 +3,7 @@
 The generator covers what public data cannot (unit states, returns, cleaning, capacities); the
 shapes it draws from (category, size and occasion mix, weekly and yearly seasonality, rental values,
 the late-return delay tail and customer-level lateness propensity) come from
-``allocation/calibration.json``, derived from real public data by ``scripts/calibrate.py``.
+``allocation/simulate/calibration.json``, derived from real public data by ``scripts/calibrate.py``.
 
 Everything is vectorised with numpy and deterministic by seed. Days are integers relative to the
 plan date (negative = history); dates are made only when the tables are assembled.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
 
@@ -22,29 +21,11 @@ import numpy as np
 import pandas as pd
 
 from allocation.domain import Holdout, World
-from allocation.simulate_history import BookingDraw, draw_bookings, split_history
+from allocation.simulate.history import BookingDraw, draw_bookings, split_history
+from allocation.simulate.scales import SCALES, Scale, Topology
 
 __all__ = ["SCALES", "Scale", "Topology", "load_calibration", "simulate_world"]
 
-
-@dataclass(frozen=True)
-class Scale:
-    """Size of a generated world. ``reservations`` counts all events in the horizon (known + new)."""
-
-    skus: int
-    units: int
-    reservations: int
-    sites: int
-    zones: int
-
-
-SCALES: Final[dict[str, Scale]] = {
-    "tiny": Scale(skus=20, units=200, reservations=100, sites=2, zones=4),
-    "small": Scale(skus=300, units=3_000, reservations=1_500, sites=3, zones=6),
-    "medium": Scale(skus=3_000, units=30_000, reservations=15_000, sites=3, zones=6),
-    "large": Scale(skus=20_000, units=200_000, reservations=100_000, sites=3, zones=9),
-    "rtr": Scale(skus=50_000, units=1_000_000, reservations=500_000, sites=3, zones=9),
-}
 
 HORIZON_DAYS: Final = 21
 HISTORY_DAYS: Final = 400  # more than a year, so yearly seasonality is identifiable
@@ -58,23 +39,9 @@ LATE_LEVEL_SCALE: Final = 0.55
 CLEANING_FAILURE_RATE: Final = 0.03
 
 
-@dataclass(frozen=True)
-class Topology:
-    """Sites, zones and the lanes between them, as integer-indexed arrays."""
-
-    n_sites: int
-    n_zones: int
-    ship_days: np.ndarray  # (sites, zones)
-    ship_cost: np.ndarray  # (sites, zones)
-    transfer_days: np.ndarray  # (sites, sites), 0 on the diagonal
-    transfer_cost: np.ndarray  # (sites, sites)
-    zone_share: np.ndarray  # (zones,) share of demand
-    nearest_site: np.ndarray  # (zones,) site with the fewest ship days, then cost
-
-
 def load_calibration() -> dict[str, Any]:
     """The derived calibration figures shipped with the package."""
-    text = resources.files("allocation").joinpath("calibration.json").read_text()
+    text = resources.files("allocation.simulate").joinpath("calibration.json").read_text()
     data: dict[str, Any] = json.loads(text)
     return data
 

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-if TYPE_CHECKING:
-    from allocation.simulate import Scale, Topology
+from allocation.simulate.scales import Scale, Topology
 
 __all__ = ["BookingDraw", "draw_bookings", "make_ids", "split_history"]
 

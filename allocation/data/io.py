@@ -1,7 +1,7 @@
 """Reading and writing data folders (docs/data.md): everything is checked before anything is returned.
 
 :func:`load_world` reads meta.json and every table (``NAME.parquet``, else ``NAME.csv``), checks them
-against :mod:`allocation.schemas` and :mod:`allocation.references`, and either returns a complete
+against :mod:`allocation.data.schemas` and :mod:`allocation.data.references`, and either returns a complete
 :class:`~allocation.domain.World` or raises one :class:`~allocation.domain.DataValidationError`
 listing every problem found. It never writes to the folder.
 
@@ -23,6 +23,9 @@ from typing import Final
 import pandas as pd
 import pandera.pandas as pa
 
+from allocation.data.references import TableSet, check_rules
+from allocation.data.schemas import HOLDOUT_SCHEMAS, SCHEMAS
+from allocation.data.tablecheck import CheckedTable, ProblemLog, check_table, final_dtype
 from allocation.domain import (
     HOLDOUT_TABLES,
     TABLES,
@@ -31,9 +34,6 @@ from allocation.domain import (
     Holdout,
     World,
 )
-from allocation.references import TableSet, check_rules
-from allocation.schemas import HOLDOUT_SCHEMAS, SCHEMAS
-from allocation.tablecheck import CheckedTable, ProblemLog, check_table, final_dtype
 
 __all__ = ["FORMATS", "META_FILE", "load_world", "write_world"]
 
@@ -140,7 +140,7 @@ def load_world(path: Path, *, with_holdout: bool = True) -> World:
             must never see what happened after the plan date.
 
     Returns:
-        The world, tables in the dtypes documented in :mod:`allocation.schemas`; ``holdout`` is
+        The world, tables in the dtypes documented in :mod:`allocation.data.schemas`; ``holdout`` is
         ``None`` when the folder has no holdout/ (or ``with_holdout`` is False).
 
     Raises:

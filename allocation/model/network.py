@@ -1,7 +1,7 @@
 """The time-expanded allocation network as a solver-neutral linear problem, and its decoding.
 
-Columns are laid out in blocks (I, D, C, X, Y, TR; see ``allocation.rules``) and rows come from
-the constraint families in ``allocation.rules.RULES``; both are built with array arithmetic, so
+Columns are laid out in blocks (I, D, C, X, Y, TR; see ``allocation.model.rules``) and rows come from
+the constraint families in ``allocation.model.rules.RULES``; both are built with array arithmetic, so
 the cost grows with the number of non-zeros, not with Python objects.
 
 Objective (maximised, dollars): value of each reservation filled (plus ``FILL_BONUS`` and a VIP
@@ -16,33 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from allocation.rules import RULES, Block
-from allocation.snapshot import PlanningInput
+from allocation.model.layout import Layout
+from allocation.model.rules import RULES, Block
+from allocation.model.snapshot import PlanningInput
 from solvers.base import LinearProblem
 
 __all__ = ["Decisions", "Layout", "build_problem", "decode"]
-
-
-@dataclass
-class Layout:
-    """Where each variable block and constraint family sits in the problem."""
-
-    K: int
-    S: int
-    T: int
-    off_I: int
-    off_D: int
-    off_C: int
-    off_X: int
-    off_Y: int
-    off_TR: int
-    n: int
-    tr_k: np.ndarray
-    tr_a: np.ndarray
-    tr_b: np.ndarray
-    tr_tau: np.ndarray
-    tr_days: np.ndarray
-    row_blocks: dict[str, tuple[int, int]]
 
 
 @dataclass

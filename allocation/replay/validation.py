@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocation.domain import World
-from allocation.policies import GreedyPolicy, PlanningPolicy
-from allocation.replay import Policy, ReplayResult, replay
-from allocation.snapshot import Information
+from allocation.model.snapshot import Information
+from allocation.replay.engine import Policy, ReplayResult, replay
+from allocation.replay.policies import GreedyPolicy, PlanningPolicy
 from allocation.state import Schedule, initial_state, realized_schedule
 from allocation.statics import Statics
 from solvers.base import SolveOptions

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocation.network import Decisions, Layout, build_problem, decode
-from allocation.replay import DayDecision, group_rank
-from allocation.snapshot import Information, PlanningInput, planning_input
+from allocation.model.layout import Layout
+from allocation.model.network import Decisions, build_problem, decode
+from allocation.model.snapshot import Information, PlanningInput, planning_input
+from allocation.replay.engine import DayDecision, group_rank
 from allocation.state import ExecState, U
 from allocation.statics import Statics
 from solvers.base import LinearProblem, SolveOptions, SolveResult, SolveStatus, solve

@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from allocation.data.io import load_world, write_world
 from allocation.domain import ClosetflowError, World
-from allocation.io import load_world, write_world
+from allocation.model.snapshot import Information, RiskPolicy
 from allocation.plan import Plan, project_plan
-from allocation.policies import solve_plan
-from allocation.simulate import simulate_world
-from allocation.snapshot import Information, RiskPolicy
+from allocation.replay.policies import solve_plan
+from allocation.replay.validation import ValidationResult, fill_by_event_day, validate_policies
+from allocation.simulate.world import simulate_world
 from allocation.state import initial_state
 from allocation.statics import Statics
-from allocation.validation import ValidationResult, fill_by_event_day, validate_policies
 from forecasting.cleaning import CleaningFailureModel
 from forecasting.demand import (
     DemandForecaster,

@@ -3,7 +3,7 @@
 Each schema fixes the column names, the dtype every loaded table has, whether a column may be
 missing a value, id uniqueness and the single-column value rules. Rules that need another column,
 another table or the plan date (``due_back`` required unless ready, references, event dates on or
-after the plan date) live in :mod:`allocation.references`.
+after the plan date) live in :mod:`allocation.data.references`.
 
 Dtypes a loaded table has (what the rest of the code may rely on):
 
@@ -15,7 +15,7 @@ Dtypes a loaded table has (what the rest of the code may rely on):
 
 Extra columns are allowed and kept as read. ``coerce=True`` lets ``schema.validate`` do lossless
 conversions of typed frames (int32 -> int64, datetime64[us] -> [ns]); files are read through
-:func:`allocation.io.load_world`, which parses CSV text itself and reports each bad cell.
+:func:`allocation.data.io.load_world`, which parses CSV text itself and reports each bad cell.
 """
 
 from __future__ import annotations

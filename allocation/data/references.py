@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from allocation.data.tablecheck import CheckedTable, ProblemLog, as_mask, report_duplicates, show
 from allocation.domain import LaneKind, StationKind, UnitState
-from allocation.tablecheck import CheckedTable, ProblemLog, as_mask, report_duplicates, show
 
 __all__ = ["REFERENCES", "RULES", "TableSet", "check_rules", "is_in"]
 

@@ -4,7 +4,7 @@ Every family is hard (the replay enforces the same physics) and returns a block 
 built with numpy index arithmetic — no Python object per variable. Labels are stable: explanations
 and reports name binding constraints by them.
 
-Variables (see ``allocation.network.Layout``), per local SKU k, site s, local day t:
+Variables (see ``allocation.model.network.Layout``), per local SKU k, site s, local day t:
 ``I[k,s,t]`` ready units at day end, ``D[k,s,t]`` dirty units at day end, ``C[k,s,t]`` cleanings
 started, ``X[c]`` shipment candidate c (a reservation from a site on its ship-by day, 0..1),
 ``Y[j]`` units protected for forecast demand, ``TR[m]`` units transferred.
@@ -13,13 +13,11 @@ started, ``X[c]`` shipment candidate c (a reservation from a site on its ship-by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from allocation.network import Layout
-    from allocation.snapshot import PlanningInput
+from allocation.model.layout import Layout
+from allocation.model.snapshot import PlanningInput
 
 __all__ = ["RULES", "Block"]
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from allocation.coercion import Coerced, coerce_column
+from allocation.data.coercion import Coerced, coerce_column
 from allocation.domain import Problem
 
 __all__ = [
@@ -215,7 +215,7 @@ def check_table(file: str, frame: pd.DataFrame, schema: pa.DataFrameSchema, log:
     Args:
         file: File name relative to the data folder, for messages ("units.csv").
         frame: The table as read, with the default ``RangeIndex``.
-        schema: The table's contract from :mod:`allocation.schemas`.
+        schema: The table's contract from :mod:`allocation.data.schemas`.
         log: Where problems go.
 
     Returns:

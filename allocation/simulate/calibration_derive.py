@@ -1,7 +1,7 @@
 """Derive closetflow's calibration figures from the real public data in ``../shared/data``.
 
 The project may never keep copies of the real files (see ``/work/shared/data/README.md``); what the
-world generator needs from them is a handful of figures, kept in ``allocation/calibration.json``.
+world generator needs from them is a handful of figures, kept in ``allocation/simulate/calibration.json``.
 This module holds the derivation, one small function per figure group, each taking a DataFrame, so
 that ``scripts/calibrate.py`` (the CLI that writes the JSON) and the test that checks the committed
 JSON against the real data run exactly the same code.
@@ -27,7 +27,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from allocation.calibration_delays import (
+from allocation.simulate.calibration_delays import (
     late_return,
     percentiles,
     propensity_concentration,
@@ -313,7 +313,7 @@ def _source(data: RealData) -> dict[str, Any]:
     reviews, catalog, delays = data.reviews, data.catalog, data.delays
     ended = delays[delays["state"] == "ended"]
     return {
-        "generated_by": "scripts/calibrate.py (allocation/calibration_derive.py)",
+        "generated_by": "scripts/calibrate.py (allocation/simulate/calibration_derive.py)",
         "files": {
             REVIEWS_FILE: {
                 "rows": len(reviews),

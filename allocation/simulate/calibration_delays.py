@@ -1,6 +1,6 @@
 """Calibration figures from getaround_delays.csv: the shape of late returns.
 
-Split from ``allocation.calibration_derive`` (which assembles the whole file); these figures feed
+Split from ``allocation.simulate.calibration_derive`` (which assembles the whole file); these figures feed
 the generator's lateness: customer-level propensity (Beta concentration) and the delay tail.
 """
 
