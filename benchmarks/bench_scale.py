@@ -15,7 +15,7 @@ import argparse
 import math
 import time
 
-from allocation.jobs.pipeline import fit_forecasts
+from allocation.jobs.forecasts import fit_forecasts
 from allocation.model.network import build_problem
 from allocation.model.snapshot import Information, RiskPolicy, planning_input
 from allocation.simulate.world import simulate_world

@@ -1,0 +1,144 @@
+"""The forecast step's models: fit the baselines on history, score them on the holdout, and lay
+their output out as the arrays the decision model reads and the rows the forecast tables serve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import poisson
+
+from allocation.domain import World
+from allocation.statics import Statics
+from forecasting.cleaning import CleaningFailureModel
+from forecasting.demand import (
+    DemandForecaster,
+    SeasonalNaiveDemand,
+    score_demand,
+    unbooked_actuals,
+)
+from forecasting.late_returns import LateReturnModel, score_late_returns
+
+__all__ = ["DEMAND_MODEL", "LATE_MODEL", "Forecasts", "demand_rows", "fit_forecasts", "late_return_rows"]
+
+DEMAND_MODEL = "DemandForecaster (Poisson GLM, EB SKU shares) v1"
+LATE_MODEL = "LateReturnModel (continuation-ratio logit) v1"
+
+
+@dataclass
+class Forecasts:
+    """Fitted baseline models and their holdout scores."""
+
+    demand: DemandForecaster
+    naive: SeasonalNaiveDemand
+    late: LateReturnModel
+    cleaning: CleaningFailureModel
+    lead_cdf: np.ndarray
+    demand_total: np.ndarray  # (skus, sites, horizon)
+    pmf: np.ndarray  # (units + reservations, K+1)
+    cleaning_rates: np.ndarray  # (skus,) failure share by the SKU's category
+    scores: dict[str, dict[str, object]] = field(default_factory=dict)
+    daily: pd.DataFrame | None = None  # forecast against actual per event day
+
+
+def fit_forecasts(world: World, statics: Statics) -> Forecasts:
+    """Fit the baselines on history and score them on the holdout when there is one."""
+    site_of_zone = {str(z): str(statics.site_ids[statics.nearest_site[i]]) for i, z in enumerate(statics.zone_ids)}
+    demand = DemandForecaster().fit(world.bookings, world.skus, site_of_zone, world.plan_date)
+    naive = SeasonalNaiveDemand().fit(world.bookings, world.skus, site_of_zone, world.plan_date)
+    late = LateReturnModel().fit(world.rentals, world.customers, world.plan_date)
+    cleaning = CleaningFailureModel().fit(world.rentals, world.skus)
+    lead_cdf = demand.lead_cdf_  # the booking lead curve the forecaster fitted
+
+    H = world.horizon_days
+    pred = demand.predict(world.plan_date, H)
+    total = np.zeros((statics.n_skus, statics.n_sites, H))
+    k = statics.sku_ids.get_indexer(pd.Index(pred["sku_id"].astype(str)))
+    s = statics.site_ids.get_indexer(pd.Index(pred["site_id"].astype(str)))
+    d = pred["day"].to_numpy(dtype=np.int64)
+    ok = (k >= 0) & (s >= 0) & (d >= 0) & (d < H)
+    np.add.at(total, (k[ok], s[ok], d[ok]), pred["expected_total"].to_numpy()[ok])
+
+    units = world.units
+    rentals = world.rentals.set_index("rental_id")
+    rid = units["rental_id"].astype("str")
+    unit_frame = pd.DataFrame(
+        {
+            "customer_id": rentals["customer_id"].reindex(rid).to_numpy(),
+            "zone": rentals["zone"].reindex(rid).to_numpy(),
+            "rental_days": rentals["rental_days"].reindex(rid).fillna(4).to_numpy(),
+        }
+    )
+    unit_frame = unit_frame.fillna({"customer_id": "", "zone": ""})
+    res_frame = statics.reservations[["customer_id", "zone", "rental_days"]]
+    pmf = np.vstack([late.predict_pmf(unit_frame), late.predict_pmf(res_frame)])
+    rates = cleaning.predict(world.skus["category"].astype(str).tolist())
+
+    fc = Forecasts(demand, naive, late, cleaning, lead_cdf, total, pmf, rates)
+    if world.holdout is not None:
+        actual = unbooked_actuals(world.holdout.bookings, site_of_zone, world.plan_date, H)
+        model_score = score_demand(pred, actual)
+        naive_score = score_demand(naive.predict(world.plan_date, H), actual)
+        outstanding = world.rentals[world.rentals["returned_on"].isna()]
+        late_score = score_late_returns(late, outstanding, world.holdout.returns, world.plan_date)
+        fc.scores = {
+            "demand": {
+                "wape": model_score["wape"],
+                "seasonal_naive_wape": naive_score["wape"],
+                "level": model_score["level"],
+                "by_level": model_score["by_level"],
+                "seasonal_naive_by_level": naive_score["by_level"],
+                "unbooked_actual": model_score["actual"],
+                "unbooked_predicted": model_score["predicted"],
+            },
+            "late_returns": {k2: float(v) for k2, v in late_score.items()},
+            "cleaning": {"mean_failure_rate": float(np.mean(rates))},
+        }
+        by_day = pred.groupby("day")["expected_unbooked"].sum()
+        act_day = actual.groupby("day")["count"].sum()
+        fc.daily = pd.DataFrame({"forecast": by_day, "actual": act_day}).fillna(0.0)
+    return fc
+
+
+def demand_rows(fc: Forecasts, world: World) -> pd.DataFrame:
+    """Expected demand per SKU, site and day of the horizon, with Poisson quantiles of the part not
+    yet booked (what the plan is uncertain about)."""
+    pred = fc.demand.predict(world.plan_date, world.horizon_days)
+    unb = pred["expected_unbooked"].to_numpy()
+    return pd.DataFrame(
+        {
+            "sku_id": pred["sku_id"].astype(str),
+            "site_id": pred["site_id"].astype(str),
+            "day": pd.Timestamp(world.plan_date) + pd.to_timedelta(pred["day"].to_numpy(), unit="D"),
+            "expected_total": pred["expected_total"].to_numpy(dtype=float),
+            "expected_unbooked": unb,
+            "p10": poisson.ppf(0.1, unb),
+            "p50": poisson.ppf(0.5, unb),
+            "p90": poisson.ppf(0.9, unb),
+            "model": DEMAND_MODEL,
+        }
+    )
+
+
+def late_return_rows(fc: Forecasts, world: World, statics: Statics) -> pd.DataFrame:
+    """Per unit still with its customer on the plan date: the chance it comes back late, the expected delay and
+    its 90% quantile, from the delay distribution the plan used."""
+    units = world.units
+    # Only a unit still with its customer has an uncertain return; a returning one is in transit.
+    out = (units["state"].astype(str) == "with_customer").to_numpy() & units["due_back"].notna().to_numpy()
+    pmf = fc.pmf[: len(units)][out]
+    days = np.arange(pmf.shape[1])
+    cdf = pmf.cumsum(axis=1)
+    return pd.DataFrame(
+        {
+            "unit_id": units["unit_id"].astype(str).to_numpy()[out],
+            "sku_id": units["sku_id"].astype(str).to_numpy()[out],
+            "site_id": units["site_id"].astype(str).to_numpy()[out],
+            "due_back": units["due_back"].to_numpy()[out],
+            "p_late": np.clip(1.0 - pmf[:, 0], 0.0, 1.0) if len(pmf) else np.zeros(0),
+            "expected_delay_days": pmf @ days if len(pmf) else np.zeros(0),
+            "p90_delay_days": np.argmax(cdf >= 0.9, axis=1).astype(np.int64) if len(pmf) else np.zeros(0, np.int64),
+            "model": LATE_MODEL,
+        }
+    )

@@ -1,0 +1,38 @@
+"""A job's options, as stored with the job and handed to every step (JSON-safe)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from solvers.base import SolveOptions
+
+__all__ = ["JobOptions"]
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """A job's options as stored with it (JSON-safe). Validated by ``api.settings`` before a job is made."""
+
+    dataset_id: str
+    solver: str = "highs"
+    time_limit_s: float = 120.0
+    risk: str = "expected"
+    replan_every: int = 1
+    protect_weight: float = 0.5
+    horizon_days: int | None = None  # None: the dataset's horizon
+    validate: bool = True  # replay the holdout when the dataset has one
+    scale: str = "custom"  # for the report only (a simulated world says its own)
+    seed: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobOptions:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def solve_options(self) -> SolveOptions:
+        return SolveOptions(backend=self.solver, time_limit_s=self.time_limit_s)

@@ -1,0 +1,330 @@
+"""The main job as steps: check dataset -> fit forecasts -> solve tonight -> project -> validate -> publish.
+
+Each step takes the job's id and options, reads its inputs from the run store and writes its result
+there, so it can be retried or resumed alone, in this process or on another worker. The CLI, the HTTP
+service and the Celery tasks all call these same functions (through ``allocation.jobs.runner``).
+
+A step ends by writing its *marker* artifact (``STEPS[i].output``); the runner skips a step whose
+marker is in the store, which is what makes a redelivered task harmless. ``StepContext.memo`` keeps
+the objects of earlier steps when they ran in the same process — a cache, never the source of truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from allocation.data.io import load_world
+from allocation.domain import ClosetflowError, World
+from allocation.jobs.forecasts import demand_rows, fit_forecasts, late_return_rows
+from allocation.jobs.options import JobOptions
+from allocation.jobs.report import ReportExtras, build_report, render_html
+from allocation.jobs.store import RunStore, npz_bytes, parquet_bytes, read_json, read_npz, read_parquet
+from allocation.model.network import build_problem, decode
+from allocation.model.snapshot import Information, RiskPolicy, planning_input
+from allocation.plan import Plan, project_plan
+from allocation.replay.policies import PlanRun, solve_plan
+from allocation.replay.validation import ValidationResult, fill_by_event_day, validate_policies
+from allocation.state import initial_state
+from allocation.statics import Statics
+from solvers.base import SolveResult, SolveStatus
+
+__all__ = ["STEPS", "JobOptions", "Step", "StepContext"]
+
+Progress = Callable[[str, float], None]  # (what is happening, fraction of the step done)
+
+
+@dataclass
+class StepContext:
+    """What a step is given: ids, options, the store, a progress callback and the in-process memo."""
+
+    job_id: str
+    options: JobOptions
+    store: RunStore
+    progress: Progress = lambda _msg, _frac: None
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def put_json(self, name: str, obj: Any) -> None:
+        self.store.put(self.job_id, name, json.dumps(obj, default=_json_default).encode())
+
+    def get_json(self, name: str) -> Any:
+        return read_json(self.store.get(self.job_id, name))
+
+    def world(self) -> World:
+        if "world" not in self.memo:
+            world = load_world(self.store.dataset_dir(self.options.dataset_id))
+            h = self.options.horizon_days
+            if h is not None:
+                if not 1 <= h <= world.horizon_days:
+                    raise ClosetflowError(
+                        f"horizon_days {h} is outside the dataset's horizon (1..{world.horizon_days} days)"
+                    )
+                world = dataclasses.replace(world, horizon_days=h)
+            self.memo["world"] = world
+        world_: World = self.memo["world"]
+        return world_
+
+    def statics(self) -> Statics:
+        if "statics" not in self.memo:
+            self.memo["statics"] = Statics.from_world(self.world())
+        statics: Statics = self.memo["statics"]
+        return statics
+
+    def information(self) -> Information:
+        """What closetflow knows tonight: the forecast step's arrays and the job's risk policy."""
+        arrays = read_npz(self.store.get(self.job_id, "forecasts.npz"))
+        return Information(
+            risk=RiskPolicy.parse(self.options.risk),
+            pmf=arrays["pmf"],
+            schedule=None,
+            demand_total=arrays["demand_total"],
+            lead_cdf=arrays["lead_cdf"],
+            protect_weight=self.options.protect_weight,
+            sku_fail_rate=arrays["cleaning_rates"],
+        )
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def check_dataset(ctx: StepContext) -> dict[str, Any]:
+    """Load the dataset through its contracts (every problem at once, nothing half-loaded)."""
+    ctx.progress("checking the data folder", 0.0)
+    world = ctx.world()
+    summary = {
+        "plan_date": world.plan_date.isoformat(),
+        "horizon_days": world.horizon_days,
+        "rows": {name: len(world.table(name)) for name in ("units", "reservations", "skus", "rentals", "bookings")},
+        "holdout": world.holdout is not None,
+    }
+    ctx.put_json("check.json", summary)
+    return summary
+
+
+def fit_forecasts_step(ctx: StepContext) -> dict[str, Any]:
+    """Fit the baselines, score them on the holdout, publish forecast rows, keep the plan's arrays."""
+    ctx.progress("fitting baseline forecasts", 0.0)
+    world, statics = ctx.world(), ctx.statics()
+    fc = fit_forecasts(world, statics)
+    ctx.memo["forecasts"] = fc
+    ctx.store.save_forecasts(
+        ctx.job_id, ctx.options.dataset_id, demand_rows(fc, world), late_return_rows(fc, world, statics)
+    )
+    if fc.daily is not None:
+        ctx.store.put(ctx.job_id, "forecast_daily.parquet", parquet_bytes(fc.daily.reset_index(names="day")))
+    ctx.put_json("forecast_scores.json", fc.scores)
+    ctx.store.put(
+        ctx.job_id,
+        "forecasts.npz",
+        npz_bytes(pmf=fc.pmf, demand_total=fc.demand_total, lead_cdf=fc.lead_cdf, cleaning_rates=fc.cleaning_rates),
+    )
+    return {}
+
+
+def _result_stats(r: SolveResult) -> dict[str, Any]:
+    return {
+        "backend": r.backend,
+        "status": str(r.status),
+        "objective": r.objective,
+        "bound": r.bound,
+        "gap": r.gap,
+        "seconds": r.seconds,
+        "variables": r.variables,
+        "constraints": r.constraints,
+        "message": r.message,
+    }
+
+
+def solve_tonight(ctx: StepContext) -> dict[str, Any]:
+    """Build and solve tonight's allocation model; store the solution vector and the solver's figures."""
+    ctx.progress("solving tonight's allocation", 0.0)
+    world, statics = ctx.world(), ctx.statics()
+    run = solve_plan(statics, initial_state(world, statics, None), 0, ctx.information(), ctx.options.solve_options())
+    ctx.memo["run"] = run
+    r = run.result
+    stats = {**_result_stats(r), "time_limit_s": ctx.options.time_limit_s}
+    arrays = (
+        {}
+        if r.x is None
+        else {"x": r.x, "row_activity": r.row_activity if r.row_activity is not None else run.problem.A @ r.x}
+    )
+    ctx.store.put(ctx.job_id, "solution.npz", npz_bytes(**arrays))
+    ctx.put_json("solve.json", stats)
+    return stats
+
+
+def _plan_run(ctx: StepContext) -> PlanRun:
+    """Tonight's solved run: from the memo, else rebuilt from the stored solution (the model is
+    deterministic in the dataset and the forecast arrays, so the same columns come back)."""
+    if "run" in ctx.memo:
+        run: PlanRun = ctx.memo["run"]
+        return run
+    world, statics = ctx.world(), ctx.statics()
+    stats = ctx.get_json("solve.json")
+    arrays = read_npz(ctx.store.get(ctx.job_id, "solution.npz"))
+    inp = planning_input(statics, initial_state(world, statics, None), 0, ctx.information())
+    problem, layout = build_problem(inp)
+    x = arrays.get("x")
+    activity = arrays.get("row_activity")
+    result = SolveResult(
+        stats["backend"],
+        SolveStatus(stats["status"]),
+        stats["objective"],
+        stats["bound"],
+        stats["gap"],
+        stats["seconds"],
+        stats["variables"],
+        stats["constraints"],
+        x,
+        activity,
+        None,
+        stats.get("message", ""),
+    )
+    x_used = x if x is not None else np.zeros(problem.n_vars)
+    act_used = activity if activity is not None else problem.A @ x_used
+    run = PlanRun(inp, layout, problem, result, decode(inp, layout, x_used, act_used))
+    ctx.memo["run"] = run
+    return run
+
+
+def project_step(ctx: StepContext) -> dict[str, Any]:
+    """Turn the solution into unit-level lists (ships, cleaning order, transfers, held back, unfilled
+    with reasons) and KPIs, and store them as the job's one plan."""
+    ctx.progress("projecting the plan", 0.0)
+    world, statics = ctx.world(), ctx.statics()
+    run = _plan_run(ctx)
+    plan: Plan = project_plan(world, statics, run, ctx.information())
+    ctx.memo["plan"] = plan
+    slack = run.decisions.slack
+    kpis = {
+        **plan.kpis,
+        "binding_site_days": {label: int((v < 0.5).sum()) for label, v in slack.items()},
+        "site_days": run.inp.n_sites * run.inp.T,
+    }
+    frames = {
+        "ships": plan.ships,
+        "cleaning": plan.cleaning,
+        "transfers": plan.transfers,
+        "held_back": plan.held_back,
+        "unfilled": plan.unfilled,
+    }
+    plan_id = ctx.store.save_plan(ctx.job_id, ctx.options.dataset_id, frames, kpis)
+    ctx.put_json("plan_kpis.json", kpis)
+    ctx.put_json("plan.json", {"plan_id": plan_id})
+    return {"plan_id": plan_id}
+
+
+def validate_step(ctx: StepContext) -> dict[str, Any]:
+    """Replay greedy, closetflow and hindsight on the holdout (skipped when there is none)."""
+    world, statics = ctx.world(), ctx.statics()
+    if world.holdout is None or not ctx.options.validate:
+        ctx.put_json("validation.json", None)
+        return {}
+    H = world.horizon_days
+    info = ctx.information()
+
+    def closetflow_info(_day: int) -> Information:
+        return dataclasses.replace(info)  # validation sets today's capacity on it: a fresh copy per day
+
+    def on_day(name: str, day: int) -> None:
+        ctx.progress(f"replaying the holdout: {name}", (day + 1) / H)
+
+    v: ValidationResult = validate_policies(
+        world,
+        statics,
+        closetflow_info,
+        ctx.options.solve_options(),
+        replan_every=ctx.options.replan_every,
+        on_day=on_day,
+    )
+    ctx.memo["validation"] = v
+    summary: dict[str, Any] = {
+        "reservations": v.reservations,
+        "replan_every_days": ctx.options.replan_every,
+        **{name: o.summary() for name, o in v.outcomes.items()},
+        "gap_captured": v.gap_captured("value"),
+        "gap_captured_fill_rate": v.gap_captured("fill_rate"),
+        "fill_by_event_day": {name: fill_by_event_day(o.replay, statics) for name, o in v.outcomes.items()},
+    }
+    cf = v.outcomes["closetflow"].replay
+    ctx.store.put(
+        ctx.job_id,
+        "validation_capacity.npz",
+        npz_bytes(
+            clean_used=cf.clean_used,
+            ship_used=cf.ship_used,
+            pick_used=cf.pick_used,
+            clean_cap=v.schedule.clean_cap,
+            ship_cap=v.schedule.ship_cap,
+            pick_cap=v.schedule.pick_cap,
+        ),
+    )
+    ctx.put_json("validation.json", summary)
+    return {}
+
+
+def publish_step(ctx: StepContext) -> dict[str, Any]:
+    """Assemble report.json from the steps' stored outputs and publish the plan with it."""
+    ctx.progress("publishing the report", 0.0)
+    world = ctx.world()
+    timings: dict[str, float] = {"simulate": 0.0}  # a caller that simulated the world stores its own
+    for key in ("simulate", *(s.name for s in STEPS if s.name != "publish")):
+        name = f"timings/{key}.json"
+        if ctx.store.has(ctx.job_id, name):
+            timings[STEP_KEYS.get(key, key)] = ctx.get_json(name)["seconds"]
+    timings["total"] = sum(timings.values())
+    validation = ctx.get_json("validation.json")
+    report = build_report(
+        options=ctx.options,
+        world=world,
+        solver=ctx.get_json("solve.json"),
+        plan_kpis=ctx.get_json("plan_kpis.json"),
+        forecast_scores=ctx.get_json("forecast_scores.json"),
+        validation=validation,
+        timings=timings,
+    )
+    plan_id = ctx.get_json("plan.json")["plan_id"]
+    ctx.memo["report"] = report
+    cap = "validation_capacity.npz"
+    daily = "forecast_daily.parquet"
+    extras = ReportExtras(
+        site_ids=[str(s) for s in ctx.statics().site_ids],
+        capacity=read_npz(ctx.store.get(ctx.job_id, cap)) if ctx.store.has(ctx.job_id, cap) else None,
+        daily=read_parquet(ctx.store.get(ctx.job_id, daily)) if ctx.store.has(ctx.job_id, daily) else None,
+    )
+    ctx.store.put(ctx.job_id, "report.html", render_html(report, extras).encode())
+    ctx.store.publish(ctx.job_id, plan_id, report, validation)
+    ctx.store.put(ctx.job_id, "report.json", json.dumps(report, indent=2).encode())
+    return {"plan_id": plan_id}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: its name (the job's ``stage``), its marker artifact, the function, and the key its
+    seconds have in the report's ``timings``."""
+
+    name: str
+    output: str
+    run: Callable[[StepContext], dict[str, Any]]
+    key: str
+
+
+STEPS: tuple[Step, ...] = (
+    Step("check", "check.json", check_dataset, "load"),
+    Step("forecast", "forecasts.npz", fit_forecasts_step, "fit"),
+    Step("solve", "solve.json", solve_tonight, "solve"),
+    Step("project", "plan.json", project_step, "project"),
+    Step("validate", "validation.json", validate_step, "validate"),
+    Step("publish", "report.json", publish_step, "publish"),
+)
+STEP_KEYS = {s.name: s.key for s in STEPS}
