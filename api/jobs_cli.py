@@ -1,10 +1,14 @@
-"""`closetflow simulate` and `closetflow run`: thin commands over the domain, with Rich progress."""
+"""`closetflow simulate` and `closetflow run`: thin commands over the domain, with Rich progress.
+
+Options that are settings (scale, seed, solver, ...) arrive as text or None and are checked by
+`api.settings.resolve`, the same model that reads ``CLOSETFLOW_*``; a bad value leaves as a
+`SettingsError` that the app's entry point (`api.cli`) turns into one line and exit 2.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 from rich.console import Console
@@ -14,72 +18,95 @@ from rich.table import Table
 from allocation.data.io import write_world
 from allocation.domain import ClosetflowError, DataValidationError
 from allocation.jobs.pipeline import JobConfig, run_job
-from allocation.simulate.scales import SCALES
 from allocation.simulate.world import simulate_world
 from api.report import write_outputs
-from api.settings import get_settings
+from api.settings import Settings, help_for, resolve
 
-__all__ = ["register"]
+__all__ = ["EXIT_BAD_DATA", "EXIT_BAD_USAGE", "EXIT_INTERNAL", "register"]
+
+EXIT_BAD_DATA: Final = 1  # the data breaks its contract
+EXIT_BAD_USAGE: Final = 2  # the command cannot run as asked: a bad option, no such folder
+EXIT_INTERNAL: Final = 3  # a bug: an exception nobody expected (see api.cli)
+
+# The command-line option of each setting, for messages that name what the user typed.
+FLAGS: Final[dict[str, str]] = {
+    "scale": "--scale",
+    "seed": "--seed",
+    "format": "--format",
+    "solver": "--solver",
+    "time_limit_s": "--time-limit",
+    "risk_policy": "--risk",
+    "replan_every": "--replan-every",
+}
 
 console = Console(stderr=True)
 
 
+def _settings(**given: str | None) -> Settings:
+    """Command-line values over ``CLOSETFLOW_*`` over defaults, all through `Settings`."""
+    return resolve(given, FLAGS)
+
+
 def _fail(err: ClosetflowError) -> typer.Exit:
+    # Plain echo, not Rich: messages hold brackets and quotes that must print verbatim.
     if isinstance(err, DataValidationError):
         for p in err.problems:
             typer.echo(str(p))
-        console.print(f"[red]{len(err.problems)} problem(s); nothing was run[/red]")
-    else:
-        console.print(f"[red]error:[/red] {err}")
-    return typer.Exit(code=1)
+        typer.echo(f"{len(err.problems)} problem(s); nothing was run", err=True)
+        return typer.Exit(code=EXIT_BAD_DATA)
+    typer.echo(f"error: {err}", err=True)
+    return typer.Exit(code=EXIT_BAD_USAGE)
 
 
-def _check_scale(scale: str) -> str:
-    if scale not in SCALES:
-        raise typer.BadParameter(f"{scale!r} is not one of {', '.join(SCALES)}")
-    return scale
+# Setting options are typed `str` on purpose: the text goes to `Settings` unparsed, so a flag and
+# its variable are parsed, bounded and reported by the same code.
+Scale = Annotated[str | None, typer.Option(metavar="NAME", help=help_for("scale"))]
+Seed = Annotated[str | None, typer.Option(metavar="N", help=help_for("seed"))]
 
 
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="folder to write the world into (created)")],
-    scale: Annotated[str, typer.Option(help=f"one of {', '.join(SCALES)}", callback=_check_scale)] = "small",
-    seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same world")] = 7,
-    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    scale: Scale = None,
+    seed: Seed = None,
+    fmt: Annotated[str | None, typer.Option("--format", metavar="FORMAT", help=help_for("format"))] = None,
 ) -> None:
     """Generate a calibrated rental world with its holdout schedule."""
+    s = _settings(scale=scale, seed=seed, format=fmt)
     try:
-        with console.status(f"simulating a {scale} world (seed {seed})"):
-            world = simulate_world(scale, seed)
-            write_world(world, out, fmt=fmt)
+        with console.status(f"simulating a {s.scale} world (seed {s.seed})"):
+            world = simulate_world(s.scale, s.seed)
+            write_world(world, out, fmt=s.format)
     except ClosetflowError as err:
         raise _fail(err) from err
     console.print(
-        f"wrote {scale} world to {out}: {len(world.units):,} units, "
+        f"wrote {s.scale} world to {out}: {len(world.units):,} units, "
         f"{len(world.reservations):,} open reservations, plan date {world.plan_date}"
     )
 
 
 def run(
-    scale: Annotated[str, typer.Option(help="world size when no --data is given", callback=_check_scale)] = "small",
-    seed: Annotated[int, typer.Option(help="random seed of the simulated world")] = 7,
+    scale: Scale = None,
+    seed: Seed = None,
     data: Annotated[Path | None, typer.Option(help="an existing data folder instead of a simulated world")] = None,
     out: Annotated[Path | None, typer.Option(help="output folder (default: <artifacts_dir>/run)")] = None,
-    solver: Annotated[str | None, typer.Option(help="solver backend: highs, glop, pdlp, scip, cbc")] = None,
-    time_limit: Annotated[float | None, typer.Option(help="seconds per solve")] = None,
-    risk: Annotated[str | None, typer.Option(help="'expected' or 'quantile:<a>'")] = None,
-    replan_every: Annotated[int | None, typer.Option(help="days between closetflow's re-plans in validation")] = None,
+    solver: Annotated[str | None, typer.Option(metavar="NAME", help=help_for("solver"))] = None,
+    time_limit: Annotated[str | None, typer.Option(metavar="SECONDS", help=help_for("time_limit_s"))] = None,
+    risk: Annotated[str | None, typer.Option(metavar="POLICY", help=help_for("risk_policy"))] = None,
+    replan_every: Annotated[str | None, typer.Option(metavar="DAYS", help=help_for("replan_every"))] = None,
 ) -> None:
     """Simulate (or load), check, forecast, plan, and validate against the holdout; write the report."""
-    s = get_settings()
+    s = _settings(
+        scale=scale, seed=seed, solver=solver, time_limit_s=time_limit, risk_policy=risk, replan_every=replan_every
+    )
     cfg = JobConfig(
-        out=out or s.artifacts_dir / "run",
-        scale=scale,
-        seed=seed,
+        out=out if out is not None else s.artifacts_dir / "run",
+        scale=s.scale,
+        seed=s.seed,
         data=data,
-        solver=solver or s.solver,
-        time_limit_s=time_limit or s.time_limit_s,
-        risk=risk or s.risk_policy,
-        replan_every=replan_every or s.replan_every,
+        solver=s.solver,
+        time_limit_s=s.time_limit_s,
+        risk=s.risk_policy,
+        replan_every=s.replan_every,
         protect_weight=s.protect_weight,
     )
     columns = (
@@ -89,7 +116,9 @@ def run(
         TimeElapsedColumn(),
     )
     try:
-        with Progress(*columns, console=console, transient=not sys.stderr.isatty()) as bar:
+        # Bars only on a terminal: elsewhere Rich would still end with a blank line on stderr, and
+        # an error must stay the only line there.
+        with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
             tasks: dict[str, int] = {}
             last: list[str] = []
 

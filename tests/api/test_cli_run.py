@@ -99,8 +99,8 @@ def test_run_refuses_bad_data_without_a_traceback(tmp_path: Path) -> None:
 
 def test_unknown_solver_and_risk_policy_are_refused(tmp_path: Path) -> None:
     res = runner.invoke(app, ["run", "--scale", "tiny", "--out", str(tmp_path / "a"), "--solver", "gurobi"])
-    assert res.exit_code == 1 and "unknown solver 'gurobi'" in res.output
+    assert res.exit_code == 2 and "--solver got 'gurobi'" in res.output
     res = runner.invoke(app, ["run", "--scale", "tiny", "--out", str(tmp_path / "b"), "--risk", "quantile:2"])
-    assert res.exit_code == 1 and "quantile:<a>" in res.output
+    assert res.exit_code == 2 and "quantile:<a>" in res.output
     res = runner.invoke(app, ["simulate", "--scale", "huge", "--out", str(tmp_path / "c")])
     assert res.exit_code == 2 and "huge" in res.output
