@@ -19,11 +19,14 @@ __all__ = [
     "HOLDOUT_TABLES",
     "TABLES",
     "ClosetflowError",
+    "ConflictError",
     "DataValidationError",
     "Holdout",
     "LaneKind",
+    "NotFoundError",
     "Problem",
     "StationKind",
+    "UnavailableError",
     "UnfilledReason",
     "UnitState",
     "World",
@@ -82,6 +85,19 @@ HOLDOUT_TABLES: Final = ("returns", "delays", "cleaning", "bookings", "disruptio
 
 class ClosetflowError(Exception):
     """A problem a planner can act on; the message says what and where."""
+
+
+class NotFoundError(ClosetflowError):
+    """The thing asked for (a dataset, job or plan id) does not exist."""
+
+
+class ConflictError(ClosetflowError):
+    """The request contradicts what is already recorded (an idempotency key reused for another
+    request, cancelling a finished job)."""
+
+
+class UnavailableError(ClosetflowError):
+    """A server the request needs (database, broker) cannot be reached; try again later."""
 
 
 @dataclass

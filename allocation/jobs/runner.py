@@ -19,7 +19,17 @@ from typing import Any, Protocol
 from allocation.domain import ClosetflowError
 from allocation.jobs.steps import STEPS, Step, StepContext
 
-__all__ = ["STEP_NAMES", "JobCancelled", "JobLedger", "JobState", "MemoryLedger", "run_step", "run_steps"]
+__all__ = [
+    "FINAL_STATES",
+    "STEP_NAMES",
+    "JobCancelled",
+    "JobLedger",
+    "JobState",
+    "MemoryLedger",
+    "overall_progress",
+    "run_step",
+    "run_steps",
+]
 
 STEP_NAMES: tuple[str, ...] = tuple(s.name for s in STEPS)
 _BY_NAME: dict[str, Step] = {s.name: s for s in STEPS}
@@ -83,16 +93,16 @@ class MemoryLedger:
         self._open.add((job_id, step))
         self.state[job_id] = JobState.RUNNING
         self.stage[job_id] = step
-        self.progress[job_id] = _overall(step, 0.0)
+        self.progress[job_id] = overall_progress(step, 0.0)
 
     def step_progress(self, job_id: str, step: str, fraction: float) -> None:
         if self.state.get(job_id) == JobState.CANCELLED:
             raise JobCancelled(f"job {job_id} was cancelled during {step}")
-        self.progress[job_id] = _overall(step, fraction)
+        self.progress[job_id] = overall_progress(step, fraction)
 
     def end_step(self, job_id: str, step: str, seconds: float, stats: dict[str, Any]) -> None:
         self._open.discard((job_id, step))
-        self.progress[job_id] = _overall(step, 1.0)
+        self.progress[job_id] = overall_progress(step, 1.0)
 
     def succeed(self, job_id: str, plan_id: str) -> None:
         self.state[job_id] = JobState.SUCCEEDED
@@ -104,7 +114,7 @@ class MemoryLedger:
         self.errors[job_id] = error
 
 
-def _overall(step: str, fraction: float) -> float:
+def overall_progress(step: str, fraction: float) -> float:
     """The job's progress: finished steps count whole, the running one by its fraction."""
     i = STEP_NAMES.index(step)
     return (i + min(max(fraction, 0.0), 1.0)) / len(STEP_NAMES)
