@@ -87,6 +87,20 @@ class Settings(BaseSettings):
     seed: int = Field(7, ge=0, description="random seed of a simulated world; the same seed gives the same world")
     format: str = Field("parquet", description="file format of a written data folder")
     real_data: Path = Field(Path("../shared/data"), description="folder of the real public data (calibration, tests)")
+    # Service mode. Without a database URL the embedded SQLite file under artifacts_dir is used;
+    # without a broker URL jobs run in-process (no Redis, no worker needed).
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/closetflow"
+    )
+    broker_url: str | None = Field(None, description="Celery broker and result backend, e.g. redis://127.0.0.1:6379/0")
+    broker_visibility_timeout_s: int = Field(
+        3600, ge=5, description="seconds before Redis hands an unacknowledged task (a dead worker's) to another worker"
+    )
+    nightly_at: str = Field("02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM (UTC) of the nightly run")
+    nightly_dataset_id: str | None = Field(None, description="dataset the nightly run plans (default: the newest)")
+    max_upload_mb: int = Field(200, ge=1, description="largest dataset zip accepted by POST /datasets, MB")
+    max_unpacked_mb: int = Field(2000, ge=1, description="largest unpacked dataset accepted, MB (zip bombs)")
+    max_body_kb: int = Field(64, ge=1, description="largest JSON request body, KB")
 
     @field_validator("solver", "scale", "format")
     @classmethod
