@@ -23,7 +23,7 @@ from allocation.data.io import FORMATS
 from allocation.domain import ClosetflowError
 from allocation.model.snapshot import RiskPolicy
 from allocation.simulate.scales import SCALES
-from solvers.base import available_backends
+from solvers.base import INTEGER_ONLY_BACKENDS, lp_backends
 
 __all__ = [
     "ENV_PREFIX",
@@ -42,16 +42,6 @@ __all__ = [
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX: Final = "CLOSETFLOW_"
-
-# Backends that take integer programs only. The plan is an LP, so they can never solve it.
-# solvers.base.BACKENDS does not say what each backend can take; until it does, this is the list.
-INTEGER_ONLY_BACKENDS: Final = frozenset({"cp-sat"})
-
-
-def lp_backends() -> list[str]:
-    """The registered backends that can solve the plan's LP, sorted."""
-    return [name for name in available_backends() if name not in INTEGER_ONLY_BACKENDS]
-
 
 # Options whose value must be one of a list; the validator and the help text both read this table.
 _CHOICES: Final[dict[str, Callable[[], Sequence[str]]]] = {

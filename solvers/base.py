@@ -257,9 +257,18 @@ BACKENDS: dict[str, str] = {
 }
 
 
+# Backends that take integer programs only (every variable integer): they cannot solve an LP.
+INTEGER_ONLY_BACKENDS: frozenset[str] = frozenset({"cp-sat"})
+
+
 def available_backends() -> list[str]:
     """Return the registered backend names, sorted."""
     return sorted(BACKENDS)
+
+
+def lp_backends() -> list[str]:
+    """The registered backends that can solve a linear program (continuous variables), sorted."""
+    return [name for name in available_backends() if name not in INTEGER_ONLY_BACKENDS]
 
 
 def _load_backend(name: str) -> BackendFn:

@@ -29,7 +29,7 @@ from allocation.plan import Plan
 from allocation.replay.validation import ValidationResult
 from allocation.simulate.world import simulate_world
 from allocation.statics import Statics
-from solvers.base import available_backends
+from solvers.base import lp_backends
 
 __all__ = ["Forecasts", "JobConfig", "JobResult", "run_job"]
 
@@ -68,8 +68,8 @@ class JobResult:
 def run_job(cfg: JobConfig, progress: Progress | None = None) -> JobResult:
     """Simulate (or load), check, fit, plan and validate; return the report and the pieces."""
     say = progress or (lambda _msg, _frac: None)
-    if cfg.solver not in available_backends():
-        raise ClosetflowError(f"unknown solver {cfg.solver!r}; choose one of {', '.join(available_backends())}")
+    if cfg.solver not in lp_backends():
+        raise ClosetflowError(f"unknown solver {cfg.solver!r}; choose one of {', '.join(lp_backends())}")
     RiskPolicy.parse(cfg.risk)  # refuse a bad policy before any work
 
     t = time.perf_counter()

@@ -26,7 +26,7 @@ from allocation.jobs.options import JobOptions
 from allocation.jobs.runner import FINAL_STATES, JobState
 from allocation.jobs.tables import AuditEntry, DatasetRow, JobRow, utcnow
 from allocation.model.snapshot import RiskPolicy
-from solvers.base import available_backends
+from solvers.base import lp_backends
 
 __all__ = [
     "JobView",
@@ -156,8 +156,8 @@ class JobView:
 
 def check_options(options: JobOptions, *, dataset_horizon: int) -> None:
     """Refuse options the job could not run with, before a job is made (one message each)."""
-    if options.solver not in available_backends():
-        raise ClosetflowError(f"unknown solver {options.solver!r}; choose one of {', '.join(available_backends())}")
+    if options.solver not in lp_backends():
+        raise ClosetflowError(f"unknown solver {options.solver!r}; choose one of {', '.join(lp_backends())}")
     RiskPolicy.parse(options.risk)
     if options.horizon_days is not None and not 1 <= options.horizon_days <= dataset_horizon:
         raise ClosetflowError(
