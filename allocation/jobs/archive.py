@@ -42,7 +42,9 @@ def _member_path(info: zipfile.ZipInfo) -> PurePosixPath:
     if name.startswith("/") or ".." in path.parts or (path.parts and ":" in path.parts[0]):
         raise ArchiveError(f"{info.filename}: path escapes the data folder")
     mode = info.external_attr >> 16
-    if mode and (stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+    # Zips made on Windows (and by Python's writestr) carry no file type bits: a plain file.
+    kind = stat.S_IFMT(mode)
+    if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
         raise ArchiveError(f"{info.filename}: only plain files and folders are accepted (no links or devices)")
     return path
 
