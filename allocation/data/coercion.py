@@ -19,7 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
-__all__ = ["WORKING_DTYPES", "Coerced", "coerce_column"]
+from allocation.data.dates import DATE_FORM, parse_dates
+
+__all__ = ["WORKING_DTYPES", "Coerced", "coerce_column", "holds"]
 
 WORKING_DTYPES: Final = {
     "text": "str",
@@ -33,8 +35,18 @@ WORKING_DTYPES: Final = {
 _BOOL_WORDS: Final = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 # Whole numbers beyond this do not survive a float64 round trip or an int64 cast.
 _INT_LIMIT: Final = 2.0**63
+_INT64_MAX: Final = np.iinfo(np.int64).max
 _DAY_NS: Final = 86_400 * 10**9
 _NULLABLE: Final = {pa.int64(): pd.Int64Dtype()}  # keep missing cells missing, ints exact
+
+
+def _exact_ints(arrow_type: pa.DataType) -> object:
+    """Arrow -> pandas dtype mapper: whole numbers as nullable Int64/UInt64 (exact, missing kept)."""
+    if pa.types.is_unsigned_integer(arrow_type):
+        return pd.UInt64Dtype()
+    if pa.types.is_integer(arrow_type):
+        return pd.Int64Dtype()
+    return None
 
 
 @dataclass
@@ -59,8 +71,13 @@ def _nothing_failed(values: pd.Series) -> np.ndarray:
     return np.zeros(len(values), dtype=bool)
 
 
+# How a class of :func:`holds` reads in a message ("found zoned timestamp values").
+_LABELS: Final = {"int": "whole number", "float": "decimal number", "bool": "true/false", "zoned": "zoned timestamp"}
+
+
 def _wrong_type(raw: pd.Series, expected: str, found: object) -> Coerced:
-    return Coerced(raw, _nothing_failed(raw), expected, f"expected {expected}, found {found} values")
+    label = _LABELS.get(str(found), found)
+    return Coerced(raw, _nothing_failed(raw), expected, f"expected {expected}, found {label} values")
 
 
 def _failed_mask(raw: pd.Series, readable: pd.Series | np.ndarray) -> np.ndarray:
@@ -74,43 +91,85 @@ def _is_text(raw: pd.Series) -> bool:
     return raw.dtype != object and ptypes.is_string_dtype(raw.dtype)
 
 
-def _to_text(raw: pd.Series) -> Coerced:
-    expected = "text"
+# What the cells of an object column hold (pandas' infer_dtype) -> the class of :func:`holds`.
+_OBJECT_HOLDS: Final = {
+    "string": "text",
+    "empty": "empty",
+    "integer": "int",
+    "floating": "float",
+    "mixed-integer-float": "float",
+    "decimal": "float",
+    "boolean": "bool",
+    "date": "date",
+    "datetime": "date",
+    "datetime64": "date",
+}
+_KIND_HOLDS: Final = {"i": "int", "u": "int", "f": "float", "b": "bool", "M": "date"}
+
+
+def holds(raw: pd.Series) -> str:
+    """What a column holds: ``text``, ``int``, ``float``, ``bool``, ``date``, ``zoned`` (timestamps
+    with a time zone), ``empty`` (nothing at all), or the name of anything else (``timedelta64[s]``,
+    ``bytes``, ``mixed``), which no contract column accepts."""
     if raw.dtype == object:
         inferred = ptypes.infer_dtype(raw, skipna=True)
-        if inferred not in ("string", "empty", "integer"):
-            return _wrong_type(raw, expected, inferred)
-    elif not (_is_text(raw) or ptypes.is_integer_dtype(raw.dtype)) or ptypes.is_bool_dtype(raw.dtype):
+        return _OBJECT_HOLDS.get(inferred, inferred)
+    if _is_text(raw):
+        return "text"
+    if raw.dtype.kind == "M":
+        try:
+            zoned = raw.dt.tz is not None
+        except (AttributeError, TypeError):  # Arrow date32/date64: calendar days, no zone
+            zoned = False
+        return "zoned" if zoned else "date"
+    return _KIND_HOLDS.get(raw.dtype.kind, str(raw.dtype))
+
+
+def _empty(raw: pd.Series, kind: str, expected: str) -> Coerced:
+    """A column with no value at all (Parquet's null type): all missing, in the working dtype."""
+    return Coerced(pd.Series(pd.NA, index=raw.index, dtype=WORKING_DTYPES[kind]), _nothing_failed(raw), expected)
+
+
+def _to_text(raw: pd.Series) -> Coerced:
+    expected = "text"
+    found = holds(raw)
+    if found == "empty":
+        return _empty(raw, "text", expected)
+    if found not in ("text", "int"):
         # Integers print losslessly as ids ("17"); floats, dates and flags do not.
-        return _wrong_type(raw, expected, raw.dtype)
+        return _wrong_type(raw, expected, found)
     return Coerced(raw.astype("str"), _nothing_failed(raw), expected)
 
 
-def _numbers(raw: pd.Series) -> pd.Series | None:
-    """The column as numbers (NaN where text does not parse), or None if it cannot be numbers."""
-    if ptypes.is_bool_dtype(raw.dtype) or ptypes.is_datetime64_any_dtype(raw.dtype):
-        return None
-    if ptypes.is_numeric_dtype(raw.dtype):
-        return raw
-    if raw.dtype == object and ptypes.infer_dtype(raw, skipna=True) in ("boolean", "datetime", "date"):
-        return None
-    if _is_text(raw):
+def _numbers(raw: pd.Series, found: str) -> pd.Series:
+    """The column as numbers (NaN where text does not parse); ``found`` is int, float or text."""
+    if found == "text":
         # Arrow parses a clean text column in C++, several times faster than pandas; only a column
         # with some unparsable cell takes the slow path that finds which cells.
         text = pa.array(raw, from_pandas=True)
         for target in (pa.int64(), pa.float64()):
             try:
                 return pc.cast(text, target).to_pandas(types_mapper=_NULLABLE.get).set_axis(raw.index)
-            except pa.ArrowInvalid:
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 continue
-    return pd.to_numeric(raw, errors="coerce")
+    if raw.dtype.kind == "u":
+        # Unsigned beyond the int64 range (2**63 and up): missing here, so they are failed cells.
+        unsigned = raw.astype("UInt64")
+        fits = (unsigned <= _INT64_MAX).fillna(False).astype(bool)
+        return unsigned.where(fits).astype("Int64")
+    if raw.dtype.kind in "iuf":
+        return raw
+    return pd.to_numeric(raw.astype(object), errors="coerce")
 
 
 def _to_int(raw: pd.Series) -> Coerced:
     expected = "a whole number"
-    nums = _numbers(raw)
-    if nums is None:
-        return _wrong_type(raw, expected, raw.dtype)
+    found = holds(raw)
+    if found == "empty":
+        return _empty(raw, "int", expected)
+    if found not in ("int", "float", "text"):
+        return _wrong_type(raw, expected, found)
+    nums = _numbers(raw, found)
     if ptypes.is_integer_dtype(nums.dtype):
         return Coerced(nums.astype("Int64"), _failed_mask(raw, nums.notna()), expected)
     floats = nums.astype("float64")
@@ -121,46 +180,19 @@ def _to_int(raw: pd.Series) -> Coerced:
 
 def _to_float(raw: pd.Series) -> Coerced:
     expected = "a number"
-    nums = _numbers(raw)
-    if nums is None:
-        return _wrong_type(raw, expected, raw.dtype)
-    floats = nums.astype("float64")
+    found = holds(raw)
+    if found == "empty":
+        return _empty(raw, "float", expected)
+    if found not in ("int", "float", "text"):
+        return _wrong_type(raw, expected, found)
+    floats = (raw if raw.dtype.kind in "iuf" else _numbers(raw, found)).astype("float64")
     # inf is refused: no amount or rate in the contract is infinite, and it poisons sums.
     failed = _failed_mask(raw, np.isfinite(floats.to_numpy()))
     return Coerced(floats.where(~failed), failed, expected)
 
 
-def _iso_days(raw: pd.Series) -> Coerced:
-    """Text dates: ``YYYY-MM-DD`` parsed in Arrow; anything else goes through the general parser."""
-    expected = "a date (YYYY-MM-DD, no time of day)"
-    days = pc.strptime(pa.array(raw, from_pandas=True), format="%Y-%m-%d", unit="ns", error_is_null=True)
-    values = days.to_pandas().set_axis(raw.index).astype("datetime64[ns]")
-    failed = _nothing_failed(raw)
-    retry = raw.notna().to_numpy() & values.isna().to_numpy()
-    if retry.any():
-        # ISO variants ("2026-06-01T00:00:00") are fine; a time of day or a far year is not.
-        again = _to_date(raw[retry], text_parser=False)
-        values[retry] = again.values
-        failed[retry] = again.failed
-    return Coerced(values, failed, expected)
-
-
-def _to_date(raw: pd.Series, *, text_parser: bool = True) -> Coerced:
-    expected = "a date (YYYY-MM-DD, no time of day)"
-    if text_parser and _is_text(raw):
-        return _iso_days(raw)
-    if ptypes.is_datetime64_any_dtype(raw.dtype):
-        parsed = raw.dt.tz_localize(None) if getattr(raw.dtype, "tz", None) is not None else raw
-    elif ptypes.is_numeric_dtype(raw.dtype) or ptypes.is_bool_dtype(raw.dtype):
-        # Numbers as dates are ambiguous (epoch days? seconds?); refuse rather than guess.
-        return _wrong_type(raw, expected, raw.dtype)
-    elif _is_text(raw):
-        parsed = pd.to_datetime(raw, format="ISO8601", errors="coerce")
-    else:
-        try:
-            parsed = pd.to_datetime(raw, errors="coerce")
-        except (TypeError, ValueError) as exc:
-            return _wrong_type(raw, expected, f"unreadable ({exc})")
+def _midnights(raw: pd.Series, parsed: pd.Series, expected: str) -> Coerced:
+    """Typed timestamps -> dates: out-of-range years and times of day are failed cells."""
     if parsed.dtype != np.dtype("datetime64[ns]"):
         # Dates beyond 1677..2262 do not fit nanoseconds; they become failures, not an overflow.
         fits = (parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max)
@@ -171,18 +203,44 @@ def _to_date(raw: pd.Series, *, text_parser: bool = True) -> Coerced:
     return Coerced(parsed.where(~failed), failed, expected)
 
 
+def _to_date(raw: pd.Series) -> Coerced:
+    expected = DATE_FORM
+    found = holds(raw)
+    if found == "empty":
+        return _empty(raw, "date", expected)
+    if found == "text":
+        values, failed = parse_dates(raw.astype("str"))
+        return Coerced(values, failed, expected)
+    if found != "date":
+        # A zoned timestamp is an instant, not a calendar day: which day it is depends on where
+        # one stands. Numbers as dates are ambiguous (epoch days? seconds?). Refuse, never guess.
+        return _wrong_type(raw, expected, found)
+    if raw.dtype.kind == "M" and not isinstance(raw.dtype, pd.ArrowDtype):
+        return _midnights(raw, raw, expected)
+    try:
+        # Python dates and datetimes (Parquet date32 comes back so), or Arrow-backed dates.
+        parsed = pd.to_datetime(raw.astype(object), errors="coerce")
+    except (TypeError, ValueError) as exc:  # mixed time zones, mixed naive and zoned values
+        return _wrong_type(raw, expected, f"unreadable ({exc})")
+    if getattr(parsed.dtype, "tz", None) is not None:
+        return _wrong_type(raw, expected, "zoned")
+    return _midnights(raw, parsed, expected)
+
+
 def _to_bool(raw: pd.Series) -> Coerced:
     expected = "true or false"
-    if ptypes.is_bool_dtype(raw.dtype):
+    found = holds(raw)
+    if found == "empty":
+        return _empty(raw, "bool", expected)
+    if found == "bool":
         return Coerced(raw.astype("boolean"), _nothing_failed(raw), expected)
-    if raw.dtype == object and ptypes.infer_dtype(raw, skipna=True) in ("boolean", "empty"):
-        return Coerced(raw.astype("boolean"), _nothing_failed(raw), expected)
-    if _is_text(raw) or raw.dtype == object:
+    if found == "text":
         mapped = raw.astype("str").str.strip().str.lower().map(_BOOL_WORDS)
-    elif ptypes.is_numeric_dtype(raw.dtype):
-        mapped = raw.map({0: False, 1: True})
+    elif found in ("int", "float"):
+        nums = _numbers(raw, found).astype("float64")
+        mapped = nums.map({0.0: False, 1.0: True})
     else:
-        return _wrong_type(raw, expected, raw.dtype)
+        return _wrong_type(raw, expected, found)
     failed = _failed_mask(raw, mapped.notna())
     return Coerced(mapped.where(~failed).astype("boolean"), failed, expected)
 
@@ -209,6 +267,12 @@ def coerce_column(raw: pd.Series, kind: str) -> Coerced:
     if isinstance(raw.dtype, pd.CategoricalDtype):
         # Parquet written from categoricals: the categories' own type is what the cells hold.
         raw = raw.astype(raw.dtype.categories.dtype)
+    if isinstance(raw.dtype, pd.ArrowDtype) and not pa.types.is_timestamp(raw.dtype.pyarrow_dtype):
+        # Arrow-backed columns (a frame written with dtype_backend="pyarrow"): in the plain pandas
+        # dtypes the converters know; whole numbers stay exact (Int64/UInt64, not float64).
+        raw = pd.Series(
+            pa.array(raw, from_pandas=True).to_pandas(types_mapper=_exact_ints), index=raw.index, name=raw.name
+        )
     if _is_text(raw):
         # An empty string is an empty cell, whatever the file format (CSV already reads it so).
         empty = raw.str.len() == 0

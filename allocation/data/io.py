@@ -11,7 +11,6 @@ end, so a crash never leaves a half-written folder behind.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -23,9 +22,19 @@ from typing import Final
 import pandas as pd
 import pandera.pandas as pa
 
+from allocation.data.files import (
+    HOLDOUT_DIR,
+    META_FILE,
+    Unreadable,
+    inside,
+    present,
+    read_meta,
+    read_table,
+    usable_file,
+)
 from allocation.data.references import TableSet, check_rules
 from allocation.data.schemas import HOLDOUT_SCHEMAS, SCHEMAS
-from allocation.data.tablecheck import CheckedTable, ProblemLog, check_table, final_dtype
+from allocation.data.tablecheck import UNCHECKED, CheckedTable, ProblemLog, check_table, final_dtype
 from allocation.domain import (
     HOLDOUT_TABLES,
     TABLES,
@@ -37,68 +46,30 @@ from allocation.domain import (
 
 __all__ = ["FORMATS", "META_FILE", "load_world", "write_world"]
 
-META_FILE: Final = "meta.json"
-HOLDOUT_DIR: Final = "holdout"
 FORMATS: Final = ("parquet", "csv")
-MAX_HORIZON_DAYS: Final = 120
 
 
-def _read_meta(folder: Path, log: ProblemLog) -> tuple[dict[str, object], pd.Timestamp | None, int | None]:
-    """meta.json as a dict, with its plan date and horizon when they are usable."""
-    path = folder / META_FILE
-    if not path.is_file():
-        log.add(META_FILE, "missing file")
-        return {}, None, None
+def _check_table(file: str, path: Path, schema: pa.DataFrameSchema, log: ProblemLog) -> CheckedTable | None:
+    """Read and check one table file; ``None`` when it cannot be read (a problem says why)."""
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        log.add(META_FILE, f"cannot read: {exc}")
-        return {}, None, None
-    if not isinstance(meta, dict):
-        log.add(META_FILE, "must be a JSON object")
-        return {}, None, None
-    plan_date: pd.Timestamp | None = None
-    raw_date = meta.get("plan_date")
-    if raw_date is None:
-        log.add(META_FILE, "missing (an ISO date such as 2026-06-01 is required)", column="plan_date")
-    else:
-        try:
-            plan_date = pd.Timestamp(dt.date.fromisoformat(str(raw_date)))
-        except ValueError:
-            log.add(META_FILE, f"not an ISO date (YYYY-MM-DD): {raw_date!r}", column="plan_date")
-    horizon = meta.get("horizon_days")
-    # bool is an int in Python; `true` is not a horizon.
-    if not isinstance(horizon, int) or isinstance(horizon, bool):
-        log.add(META_FILE, f"must be a whole number of days 1..{MAX_HORIZON_DAYS}", column="horizon_days")
-        horizon = None
-    elif not 1 <= horizon <= MAX_HORIZON_DAYS:
-        log.add(META_FILE, f"must be 1..{MAX_HORIZON_DAYS} (got {horizon})", column="horizon_days")
-        horizon = None
-    return meta, plan_date, horizon
-
-
-def _read_frame(path: Path) -> pd.DataFrame:
-    """A table file as read, with the default RangeIndex; CSV cells stay text for exact parsing."""
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-        if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0:
-            # A named index stored by pandas is a column to us; an anonymous one is noise.
-            frame = frame.reset_index(drop=frame.index.names == [None])
-        return frame
-    # Only an empty cell is missing: "NA" or "null" may be real ids or labels.
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], engine="pyarrow")
-
-
-def _table_file(folder: Path, name: str, default_suffix: str) -> tuple[Path | None, str]:
-    """The file holding table ``name`` (parquet preferred) and its name for messages."""
-    for suffix in (".parquet", ".csv"):
-        path = folder / f"{name}{suffix}"
-        if path.is_file():
-            return path, path.name
-    return None, f"{name}{default_suffix}"
+        frame, twice = read_table(path)
+    except Unreadable as exc:
+        log.add(file, f"cannot read: {exc}")
+        return None
+    except OSError as exc:  # permissions, a file vanishing while read
+        log.add(file, f"cannot read: {exc.strerror or exc}")
+        return None
+    for name in twice:
+        log.add(file, "this column appears more than once in the header (only the first is read)", column=name)
+    try:
+        return check_table(file, frame, schema, log)
+    except Exception as exc:  # a safety net: a file must never crash the checker
+        log.add(file, f"{UNCHECKED}: {type(exc).__name__}: {exc}")
+        return None
 
 
 def _load_tables(
+    root: Path,
     folder: Path,
     prefix: str,
     schemas: dict[str, pa.DataFrameSchema],
@@ -111,18 +82,32 @@ def _load_tables(
     files: dict[str, str] = {}
     for name, schema in schemas.items():
         key = f"{prefix}{name}"
-        path, file = _table_file(folder, name, default_suffix)
-        files[key] = f"{prefix}{file}"
+        # Parquet is preferred when both exist; an unusable Parquet file is not replaced by the CSV.
+        path = next((p for p in (folder / f"{name}.parquet", folder / f"{name}.csv") if present(p)), None)
+        files[key] = f"{prefix}{path.name if path is not None else name + default_suffix}"
         if path is None:
             log.add(files[key], f"missing file (neither {name}.parquet nor {name}.csv exists)")
             continue
-        try:
-            frame = _read_frame(path)
-        except Exception as exc:  # any reader failure (corrupt, truncated, ragged) means unreadable
-            log.add(files[key], f"cannot read: {type(exc).__name__}: {exc}".strip())
+        if not usable_file(root, path, files[key], log):
             continue
-        tables[key] = check_table(files[key], frame, schema, log)
+        table = _check_table(files[key], path, schema, log)
+        if table is not None:
+            tables[key] = table
     return tables, files
+
+
+def _holdout_folder(root: Path, log: ProblemLog) -> Path | None:
+    """holdout/ when the folder has a usable one (a problem is logged for an unusable one)."""
+    path = root / HOLDOUT_DIR
+    if not present(path):
+        return None
+    if not inside(root, path):
+        log.add(f"{HOLDOUT_DIR}/", "is a link to a place outside the data folder (not read)")
+    elif not path.is_dir():
+        log.add(f"{HOLDOUT_DIR}/", "must be a folder")
+    else:
+        return path
+    return None
 
 
 def _typed(table: CheckedTable, schema: pa.DataFrameSchema) -> pd.DataFrame:
@@ -150,13 +135,14 @@ def load_world(path: Path, *, with_holdout: bool = True) -> World:
     folder = Path(path)
     if not folder.is_dir():
         raise ClosetflowError(f"no data folder at {folder}")
+    root = folder.resolve()
     log = ProblemLog()
-    meta, plan_date, horizon = _read_meta(folder, log)
-    tables, files = _load_tables(folder, "", SCHEMAS, log)
-    holdout_dir = folder / HOLDOUT_DIR
-    has_holdout = with_holdout and holdout_dir.is_dir()
-    if has_holdout:
-        more_tables, more_files = _load_tables(holdout_dir, f"{HOLDOUT_DIR}/", HOLDOUT_SCHEMAS, log)
+    meta, plan_date, horizon = read_meta(root, log)
+    tables, files = _load_tables(root, root, "", SCHEMAS, log)
+    holdout_dir = _holdout_folder(root, log) if with_holdout else None
+    has_holdout = holdout_dir is not None
+    if holdout_dir is not None:
+        more_tables, more_files = _load_tables(root, holdout_dir, f"{HOLDOUT_DIR}/", HOLDOUT_SCHEMAS, log)
         tables.update(more_tables)
         files.update(more_files)
     check_rules(TableSet(tables, files, plan_date, horizon), log)

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from allocation.data.tablecheck import CheckedTable, ProblemLog, as_mask, report_duplicates, show
+from allocation.data.tablecheck import UNCHECKED, CheckedTable, ProblemLog, as_mask, report_duplicates, show
 from allocation.domain import LaneKind, StationKind, UnitState
 
 __all__ = ["REFERENCES", "RULES", "TableSet", "check_rules", "is_in"]
@@ -362,6 +362,13 @@ RULES: Final = (
 
 
 def check_rules(ts: TableSet, log: ProblemLog) -> None:
-    """Run every rule of :data:`RULES` over ``ts``, reporting into ``log``."""
+    """Run every rule of :data:`RULES` over ``ts``, reporting into ``log``.
+
+    A rule that fails on some input nobody foresaw is a problem about the folder (refused, with
+    the rule named), never a traceback and never a folder that passes half-checked.
+    """
     for rule in RULES:
-        rule(ts, log)
+        try:
+            rule(ts, log)
+        except Exception as exc:
+            log.add(f"({rule.__name__})", f"{UNCHECKED}: {type(exc).__name__}: {exc}")

@@ -22,6 +22,7 @@ from allocation.domain import Problem
 
 __all__ = [
     "ROW_LIMIT",
+    "UNCHECKED",
     "CheckedTable",
     "ProblemLog",
     "as_mask",
@@ -33,6 +34,9 @@ __all__ = [
 
 ROW_LIMIT: Final = 20
 """Rows reported per (file, column, rule); the rest are counted in one more line."""
+
+UNCHECKED: Final = "could not be checked (a fault in closetflow; please report it)"
+"""What a problem says when checking itself failed: the folder is refused, never half-checked."""
 
 # pandera's name for a column dtype -> the kind of converter that produces it.
 _KINDS: Final = {

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -159,6 +161,15 @@ def test_column_of_the_wrong_type(tmp_path: Path) -> None:
         ({"plan_date": "2026-06-01", "horizon_days": 0}, "meta.json::horizon_days:", "1..120"),
         ({"plan_date": "2026-06-01", "horizon_days": 121}, "meta.json::horizon_days:", "1..120"),
         ({"plan_date": "2026-06-01", "horizon_days": "21"}, "meta.json::horizon_days:", "whole number"),
+        # Formerly accepted: a JSON number 20260601 read as a date by way of str().
+        ({"plan_date": 20260601, "horizon_days": 21}, "meta.json::plan_date:", "as a JSON string"),
+        ({"plan_date": "20260601", "horizon_days": 21}, "meta.json::plan_date:", "not an ISO date"),
+        ({"plan_date": "2026-02-30", "horizon_days": 21}, "meta.json::plan_date:", "no day of the calendar"),
+        ({"plan_date": "2026-06-01", "horizon_days": 10**30}, "meta.json::horizon_days:", "1..120"),
+        ('{"plan_date": "2026-06-01", "horizon_days": 1' + "0" * 5000 + "}", "meta.json:::", "cannot read"),
+        ("[" * 100_000 + "]" * 100_000, "meta.json:::", "cannot read"),
+        ('{"plan_date": "2026-06-01", "plan_date": "2026-06-02", "horizon_days": 21}', "meta.json:::", "twice"),
+        ([1, 2], "meta.json:::", "must be a JSON object"),
     ],
 )
 def test_bad_meta(tmp_path: Path, meta: object, location: str, fragment: str) -> None:
@@ -276,6 +287,17 @@ def test_holdout_returns_no_returned_rental(tmp_path: Path) -> None:
         ("rentals", 1, "cleaning_failed", "maybe", "cannot read 'maybe' as true or false"),
         ("skus", 3, "retail_value", "cheap", "cannot read 'cheap' as a number"),
         ("customers", 2, "customer_id", "", "missing value"),
+        # Formerly a traceback (a zoned timestamp compared with the plan date).
+        ("reservations", 3, "event_date", "2026-06-25T00:00:00+02:00", "no time of day or time zone"),
+        ("reservations", 3, "event_date", "2026-06-25T00:00:00Z", "cannot read '2026-06-25T00:00:00Z'"),
+        # Formerly rolled over silently to March 2, July 1 and March 1.
+        ("reservations", 3, "event_date", "2026-02-30", "cannot read '2026-02-30' as a date"),
+        ("reservations", 3, "event_date", "2026-06-31", "cannot read '2026-06-31' as a date"),
+        ("rentals", 1, "returned_on", "2026-02-29", "cannot read '2026-02-29' as a date"),
+        # Formerly accepted as the first of the month (or of the year), or as a basic ISO date.
+        ("reservations", 3, "event_date", "2026-06", "cannot read '2026-06' as a date"),
+        ("reservations", 3, "event_date", "2026", "cannot read '2026' as a date"),
+        ("reservations", 3, "event_date", "20260625", "cannot read '20260625' as a date"),
     ],
 )
 def test_unreadable_csv_cell(tmp_path: Path, table: str, row: int, column: str, text: str, fragment: str) -> None:
@@ -285,6 +307,29 @@ def test_unreadable_csv_cell(tmp_path: Path, table: str, row: int, column: str, 
     _edit_csv(folder, table, row, column, text)
 
     assert_only(_problems(folder), f"{table}.csv:{row}:{column}:", fragment)
+
+
+def test_unsigned_parquet_column_beyond_int64(tmp_path: Path) -> None:
+    # Formerly a traceback: "cannot safely cast non-equivalent uint64 to int64".
+    folder = _written(tmp_path)
+    table = pq.read_table(folder / "units.parquet")
+    wear = pa.array([3, 5, 7, 1, 40, 2**63], pa.uint64())
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("wear_count"), "wear_count", wear), folder / "units.parquet"
+    )
+
+    assert_only(_problems(folder), "units.parquet:6:wear_count:", "cannot read 9223372036854775808 as a whole number")
+
+
+def test_unsigned_parquet_column_within_int64_is_read_exactly(tmp_path: Path) -> None:
+    folder = _written(tmp_path)
+    table = pq.read_table(folder / "units.parquet")
+    wear = pa.array([3, 5, 7, 1, 2**62 + 1, 2], pa.uint64())
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("wear_count"), "wear_count", wear), folder / "units.parquet"
+    )
+
+    assert load_world(folder).units["wear_count"].tolist() == [3, 5, 7, 1, 2**62 + 1, 2]
 
 
 def _without_customer_c2() -> World:

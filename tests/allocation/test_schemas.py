@@ -173,6 +173,13 @@ def _text(*values: str | None) -> pd.Series:
          [True, False, True, False, None, None], [0, 0, 0, 0, 1, 0]),
         (_text("2026-06-01", "2026-6-2", "2026-06-01T00:00:00", "2026-06-01T09:30", "9999-12-31", "1/6/26"),
          "date", [JUNE_1, JUNE_1 + pd.Timedelta(days=1), JUNE_1, None, None, None], [0, 0, 0, 1, 1, 1]),
+        # Never rolled over (February 30 is not March 2), never shortened, never zoned.
+        (_text("2026-02-30", "2024-02-29", "2026-06", "20260601", "2026-06-01T00:00:00+02:00", "2026-06-01 00:00"),
+         "date", [None, pd.Timestamp("2024-02-29"), None, None, None, JUNE_1], [1, 0, 1, 1, 1, 0]),
+        (pd.Series([2**63, 7], dtype="uint64"), "int", [None, 7], [1, 0]),
+        (pd.Series([2**63, 7], dtype="uint64"), "float", [2.0**63, 7.0], [0, 0]),
+        (pd.Series([None, None], dtype=object), "date", [None, None], [0, 0]),
+        (pd.Series([1, None], dtype="int64[pyarrow]"), "int", [1, None], [0, 0]),
         (_text("K1", "", None), "text", ["K1", None, None], [0, 0, 0]),
         (pd.Series(["ready", None, "ready"], dtype="category"), "text", ["ready", None, "ready"], [0, 0, 0]),
         (pd.Series([7, 12], dtype="int32"), "text", ["7", "12"], [0, 0]),
@@ -208,6 +215,11 @@ def test_parquet_dates_of_any_unit_become_nanoseconds_at_midnight() -> None:
         (pd.Series([1.5]), "text"),
         (pd.Series(pd.to_datetime(["2026-06-01"])), "int"),
         (pd.Series([True]), "float"),
+        (pd.Series(pd.to_datetime(["2026-06-01"]).tz_localize("UTC")), "date"),
+        (pd.Series(pd.to_timedelta([1], unit="D")), "int"),
+        (pd.Series([b"K1"], dtype=object), "text"),
+        (pd.Series([[1], [2]], dtype=object), "int"),
+        (pd.Series(pd.to_datetime(["2026-06-01"]).date, dtype=object), "bool"),
     ],
 )
 def test_a_column_of_the_wrong_type_is_one_column_error(raw: pd.Series, kind: str) -> None:

@@ -1,0 +1,114 @@
+"""Exact, vectorised parsing of text dates (CSV cells, or text columns of a Parquet file).
+
+A date is written ``YYYY-MM-DD`` (month and day may drop their leading zero: ``2026-6-2``),
+optionally followed by a midnight time (``T00:00``, ``T00:00:00``, ``T00:00:00.000``, or the same
+after a space), which is what spreadsheets and pandas write for a date. Nothing else is a date:
+
+* no time of day and no time zone (``2026-06-01T00:00:00+02:00`` is the evening of May 31 in UTC:
+  which calendar day it means depends on where one stands);
+* no shortened forms (``2026-06``, ``2026``, ``20260601``, week dates): a month is not a day;
+* no impossible days: February 30 is refused, never rolled over to March 2;
+* only days that fit the nanosecond timestamps pandas holds (1677-09-22 .. 2262-04-11).
+
+Arrow's own ``strptime`` is fast but lenient (it rolls February 30 over to March 2 and skips
+leading blanks), so this module reads the digits itself: for the usual file, where every date is
+ten characters long, straight from Arrow's character buffer with numpy, without a Python object
+per cell.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["DATE_FORM", "parse_dates"]
+
+DATE_FORM: Final = "a date (YYYY-MM-DD, no time of day or time zone)"
+"""What a date cell must hold, for messages."""
+
+_SHAPE: Final = r"^(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})(?:[T ]00:00(?::00(?:\.0+)?)?)?$"
+_DIGITS: Final = np.array([0, 1, 2, 3, 5, 6, 8, 9])  # positions of the digits in YYYY-MM-DD
+_FIRST: Final = np.datetime64(pd.Timestamp.min.ceil("D").date(), "D")
+_LAST: Final = np.datetime64(pd.Timestamp.max.floor("D").date(), "D")
+
+
+def _as_large_string(values: pd.Series) -> pa.LargeStringArray:
+    arr = pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.large_string())
+
+
+def _fixed_width_fields(arr: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(year, month, day, well formed) of every cell when every non-empty cell is 10 characters.
+
+    Then the characters of the non-empty cells lie back to back in Arrow's data buffer, so they
+    can be viewed as an (n, 10) byte matrix without copying. ``None`` when the cells differ in
+    length (the regular-expression path handles that rarer file).
+    """
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    lengths = np.diff(offsets)
+    filled = lengths > 0
+    if not (lengths[filled] == 10).all():
+        return None
+    data = arr.buffers()[2]
+    matrix = (
+        np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(-1, 10)
+        if data is not None and offsets[-1] > offsets[0]
+        else np.zeros((0, 10), dtype=np.uint8)
+    )
+    digits = matrix[:, _DIGITS].astype(np.int64) - ord("0")
+    shaped = ((digits >= 0) & (digits <= 9)).all(axis=1) & (matrix[:, 4] == ord("-")) & (matrix[:, 7] == ord("-"))
+    y, m, d = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    ok = np.zeros(n, dtype=bool)
+    y[filled] = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    m[filled] = digits[:, 4] * 10 + digits[:, 5]
+    d[filled] = digits[:, 6] * 10 + digits[:, 7]
+    ok[filled] = shaped
+    return y, m, d, ok
+
+
+def _pattern_fields(arr: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(year, month, day, well formed) of every cell, by regular expression (any cell lengths)."""
+    found = pc.extract_regex(arr, _SHAPE)
+    ok = np.asarray(found.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    fields = []
+    for name in ("y", "m", "d"):
+        part = pc.if_else(found.is_valid(), pc.struct_field(found, name), "0")
+        fields.append(np.asarray(pc.cast(part, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64))
+    return fields[0], fields[1], fields[2], ok
+
+
+def _calendar_days(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Midnight timestamps (ns) of real calendar days, and which cells are one."""
+    ok = ok & (m >= 1) & (m <= 12) & (d >= 1)
+    month = ((np.where(ok, y, 1970) - 1970) * 12 + np.where(ok, m, 1) - 1).astype("datetime64[M]")
+    first = month.astype("datetime64[D]")
+    length = ((month + 1).astype("datetime64[D]") - first).astype(np.int64)
+    ok &= d <= length
+    day = first + np.where(ok, d - 1, 0).astype("timedelta64[D]")
+    ok &= (day >= _FIRST) & (day <= _LAST)
+    return np.where(ok, day, np.datetime64("NaT")).astype("datetime64[ns]"), ok
+
+
+def parse_dates(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Parse a text column of dates exactly.
+
+    Args:
+        text: Text cells (missing cells stay missing); the default ``RangeIndex``.
+
+    Returns:
+        The dates (``datetime64[ns]``, NaT where missing or unreadable) and a mask of the cells
+        that held text that is not a date of the accepted form.
+    """
+    arr = _as_large_string(text)
+    fields = _fixed_width_fields(arr)
+    y, m, d, shaped = fields if fields is not None else _pattern_fields(arr)
+    values, ok = _calendar_days(y, m, d, shaped)
+    present = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return pd.Series(values, index=text.index), present & ~ok

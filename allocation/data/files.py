@@ -1,0 +1,245 @@
+"""Finding and reading the files of a data folder as a user may send them (docs/data.md, "Files").
+
+Everything here turns a file that cannot be used into one located problem instead of a traceback:
+a link that leads outside the folder, a pipe or a folder where a file should be, text that is not
+UTF-8, columns separated by something other than commas, a header naming a column twice, an empty
+or truncated file. Reading never writes to the folder and never follows a link out of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Final
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from allocation.data.tablecheck import ProblemLog
+
+__all__ = [
+    "HOLDOUT_DIR",
+    "MAX_HORIZON_DAYS",
+    "META_FILE",
+    "Unreadable",
+    "inside",
+    "present",
+    "read_meta",
+    "read_table",
+    "usable_file",
+]
+
+META_FILE: Final = "meta.json"
+HOLDOUT_DIR: Final = "holdout"
+MAX_HORIZON_DAYS: Final = 120
+MAX_META_BYTES: Final = 1 << 20
+"""A meta.json holds four small fields; anything bigger is not one (and is not read into memory)."""
+
+_ISO_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_OTHER_SEPARATORS: Final = (";", "\t", "|")
+_UTF16_MARKS: Final = (b"\xff\xfe", b"\xfe\xff")
+
+
+class Unreadable(Exception):
+    """A file that cannot be used at all; the message says why, for the planner."""
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, links followed, lies within the (resolved) data folder ``root``."""
+    try:
+        return path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a loop of links
+        return False
+
+
+def present(path: Path) -> bool:
+    """Whether something (a file, a folder, a link, even a dangling one) has this name."""
+    return path.is_symlink() or path.exists()
+
+
+def usable_file(root: Path, path: Path, label: str, log: ProblemLog) -> bool:
+    """Whether the ``present`` file at ``path`` may be read; else one problem about ``label``.
+
+    A link is followed only while it stays inside the data folder ``root``: a folder sent by a
+    user must not make the checker read (or quote lines of) files elsewhere on the machine. A
+    link that leads out, a dangling link, or a folder, pipe or device under a file's name is
+    refused.
+    """
+    if not inside(root, path):
+        log.add(label, "is a link to a place outside the data folder (not read)")
+    elif not path.exists():
+        log.add(label, "is a link to nothing")
+    elif not path.is_file():
+        log.add(label, "is not a regular file")
+    else:
+        return True
+    return False
+
+
+def _one_key_each(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object hook that refuses a key given twice (json keeps the last one silently)."""
+    seen: dict[str, object] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {key!r} appears twice")
+        seen[key] = value
+    return seen
+
+
+def _plan_date(meta: dict[str, object], log: ProblemLog) -> pd.Timestamp | None:
+    raw = meta.get("plan_date")
+    if raw is None:
+        log.add(META_FILE, "missing (an ISO date such as 2026-06-01 is required)", column="plan_date")
+        return None
+    # A string only: 20260601 as a JSON number would read as a date by accident.
+    if not isinstance(raw, str) or not _ISO_DAY.fullmatch(raw):
+        log.add(META_FILE, f"not an ISO date (YYYY-MM-DD, as a JSON string): {raw!r}", column="plan_date")
+        return None
+    try:
+        day = pd.Timestamp(dt.date.fromisoformat(raw))
+    except (ValueError, OverflowError):
+        log.add(META_FILE, f"not an ISO date (YYYY-MM-DD): {raw!r} is no day of the calendar", column="plan_date")
+        return None
+    if not pd.Timestamp("1900-01-01") <= day <= pd.Timestamp("2200-12-31"):
+        log.add(META_FILE, f"must be between 1900 and 2200 (got {raw!r})", column="plan_date")
+        return None
+    return day
+
+
+def _horizon(meta: dict[str, object], log: ProblemLog) -> int | None:
+    horizon = meta.get("horizon_days")
+    # bool is an int in Python; `true` is not a horizon.
+    if not isinstance(horizon, int) or isinstance(horizon, bool):
+        log.add(META_FILE, f"must be a whole number of days 1..{MAX_HORIZON_DAYS}", column="horizon_days")
+        return None
+    if not 1 <= horizon <= MAX_HORIZON_DAYS:
+        shown = horizon if abs(horizon) < 10**12 else "a huge number"
+        log.add(META_FILE, f"must be 1..{MAX_HORIZON_DAYS} (got {shown})", column="horizon_days")
+        return None
+    return horizon
+
+
+def read_meta(root: Path, log: ProblemLog) -> tuple[dict[str, object], pd.Timestamp | None, int | None]:
+    """meta.json as a dict, with its plan date and horizon when they are usable.
+
+    The file is UTF-8 (a byte-order mark is allowed), at most :data:`MAX_META_BYTES`, one JSON
+    object with each key once; ``plan_date`` a JSON string ``YYYY-MM-DD`` naming a real day,
+    ``horizon_days`` a JSON whole number 1..:data:`MAX_HORIZON_DAYS`.
+    """
+    path = root / META_FILE
+    if not present(path):
+        log.add(META_FILE, "missing file")
+        return {}, None, None
+    if not usable_file(root, path, META_FILE, log):
+        return {}, None, None
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_META_BYTES + 1)
+        if len(data) > MAX_META_BYTES:
+            raise Unreadable(f"larger than {MAX_META_BYTES} bytes: not a meta.json")
+        meta = json.loads(data.decode("utf-8-sig"), object_pairs_hook=_one_key_each)
+    except Unreadable as exc:
+        log.add(META_FILE, f"cannot read: {exc}")
+        return {}, None, None
+    except UnicodeDecodeError:
+        log.add(META_FILE, "cannot read: not UTF-8 text")
+        return {}, None, None
+    except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        log.add(META_FILE, f"cannot read: {exc}")
+        return {}, None, None
+    if not isinstance(meta, dict):
+        log.add(META_FILE, "must be a JSON object")
+        return {}, None, None
+    return meta, _plan_date(meta, log), _horizon(meta, log)
+
+
+def _first_bad_line(path: Path) -> str:
+    """Where a CSV file stops being UTF-8 (only called once reading it failed)."""
+    data = path.read_bytes()
+    if data.startswith(_UTF16_MARKS):
+        return "it is UTF-16 text; save it as UTF-8"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return f"not UTF-8 text (the first bad byte is on line {line}); save it as UTF-8"
+    return ""
+
+
+def _read_csv(path: Path) -> pa.Table:
+    # Every cell as text, so "007" stays "007" and each cell is parsed (and reported) exactly;
+    # only an empty cell is missing: "NA" or "null" may be real ids or labels.
+    convert = pacsv.ConvertOptions(
+        default_column_type=pa.large_string(),
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    try:
+        return pacsv.read_csv(path, convert_options=convert)
+    except (pa.ArrowInvalid, UnicodeDecodeError, ValueError) as exc:
+        if path.stat().st_size == 0:
+            raise Unreadable("the file is empty (a header row is needed)") from None
+        why = _first_bad_line(path)
+        raise Unreadable(why or f"not a CSV table: {str(exc).splitlines()[0]}") from None
+
+
+def _exact_ints(arrow_type: pa.DataType) -> object:
+    """Whole numbers as nullable Int64/UInt64: exact even with missing cells (not float64)."""
+    if pa.types.is_unsigned_integer(arrow_type):
+        return pd.UInt64Dtype()
+    if pa.types.is_integer(arrow_type):
+        return pd.Int64Dtype()
+    return None
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise Unreadable(f"not a Parquet file, or a damaged one: {str(exc).splitlines()[0]}") from None
+
+
+def read_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """A table file as a frame with the default RangeIndex, and the column names given twice.
+
+    CSV cells stay text (the checker parses each one exactly). A column named twice keeps its
+    first copy here; the caller reports it. A CSV whose header is one name holding ``;``, a tab
+    or ``|`` was written with another separator: that is said plainly instead of reporting
+    every contract column missing.
+
+    Raises:
+        Unreadable: The file cannot be used at all.
+    """
+    if path.suffix == ".parquet":
+        table = _read_parquet(path)
+    else:
+        table = _read_csv(path)
+        names = table.column_names
+        if len(names) == 1 and (sep := next((s for s in _OTHER_SEPARATORS if s in names[0]), None)):
+            shown = "a tab" if sep == "\t" else repr(sep)
+            raise Unreadable(f"columns are separated by {shown}; closetflow reads comma-separated files")
+    names = [str(n) for n in table.column_names]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        keep = [names.index(n) for n in dict.fromkeys(names)]
+        table = table.select(keep)
+    try:
+        frame = table.to_pandas(types_mapper=_exact_ints)
+    except (pa.ArrowException, ValueError, TypeError, KeyError) as exc:  # odd pandas metadata
+        raise Unreadable(f"cannot convert to a table: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 or frame.index.step != 1:
+        # A named index stored by pandas is a column to us; an anonymous one is noise.
+        named = any(n is not None for n in frame.index.names)
+        try:
+            frame = frame.reset_index(drop=not named)
+        except ValueError as exc:  # the index is named like a column
+            raise Unreadable(f"its stored index clashes with a column: {exc}") from None
+    if not frame.columns.is_unique:  # an index restored under a column's name
+        raise Unreadable("a column name appears twice after restoring the stored index")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame, twice
