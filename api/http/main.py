@@ -1,0 +1,66 @@
+"""The FastAPI app factory: ``create_app(runtime)``; ``uvicorn --factory api.http.main:create_app``.
+
+Everything the app holds is built here from one ``Runtime`` (settings, engine, store, ledger):
+the key checker and forecast reader with their caches, the metrics registry, the middleware
+(metrics outermost, then body limits) and the error handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.http import jobs_dispatch
+from api.http.auth import KeyChecker
+from api.http.deps import Services
+from api.http.errors import install_error_handlers
+from api.http.lifecycle import prepare
+from api.http.limits import BodyLimitMiddleware
+from api.http.metrics import Metrics, MetricsMiddleware
+from api.http.readers import ForecastReader
+from api.http.routes import datasets, forecasts, health, jobs, keys, nightly, plans
+from api.runtime import Runtime
+from api.settings import get_settings
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """
+closetflow's HTTP API: upload a data folder, run allocation jobs on it, read the plan (ship list,
+cleaning order, transfers, unfilled reservations with reasons, holdout validation) and the
+forecasts. Every call but the probes needs `Authorization: Bearer <key>`; a key's role decides what
+it may do: **planner** (datasets, jobs, plans), **buyer** (forecasts, plan KPIs), **operator**
+(everything, keys, nightly). Every error has one shape: `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    """The app over ``runtime`` (default: one from ``CLOSETFLOW_*``)."""
+    rt = runtime if runtime is not None else Runtime(get_settings())
+    services = Services(
+        runtime=rt, keys=KeyChecker(rt.sessions), forecasts=ForecastReader(rt.sessions), metrics=Metrics(rt.sessions)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        prepare(rt)
+        try:
+            yield
+        finally:
+            jobs_dispatch.shutdown(rt)
+
+    app = FastAPI(title="closetflow", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+    install_error_handlers(app)
+    for module in (datasets, jobs, plans, forecasts, keys, nightly, health):
+        app.include_router(module.router)
+    settings = rt.settings
+    app.add_middleware(
+        BodyLimitMiddleware,
+        body_limit=settings.max_body_kb * 1024,
+        upload_limit=settings.max_upload_mb * 2**20,
+        upload_paths=frozenset({"/datasets"}),
+    )
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    return app

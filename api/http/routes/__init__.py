@@ -1,0 +1,1 @@
+"""One router module per resource; each route parses, calls one service or query function, returns."""
