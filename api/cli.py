@@ -26,6 +26,7 @@ from allocation.data.io import load_world
 from allocation.domain import HOLDOUT_TABLES, TABLES, ClosetflowError, DataValidationError, World
 from api.jobs_cli import EXIT_BAD_DATA, EXIT_BAD_USAGE, EXIT_INTERNAL
 from api.jobs_cli import register as register_job_commands
+from api.service_cli import register as register_service_commands
 from api.settings import SettingsError, log_dir
 
 __all__ = ["app"]
@@ -155,3 +156,4 @@ def validate(
 
 
 register_job_commands(app)
+register_service_commands(app)
