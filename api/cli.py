@@ -28,6 +28,7 @@ from api.jobs_cli import EXIT_BAD_DATA, EXIT_BAD_USAGE, EXIT_INTERNAL
 from api.jobs_cli import register as register_job_commands
 from api.service_cli import register as register_service_commands
 from api.settings import SettingsError, log_dir
+from api.worker_cli import register as register_worker_commands
 
 __all__ = ["app"]
 
@@ -156,4 +157,5 @@ def validate(
 
 
 register_job_commands(app)
+register_worker_commands(app)
 register_service_commands(app)
