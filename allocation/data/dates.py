@@ -32,8 +32,11 @@ DATE_FORM: Final = "a date (YYYY-MM-DD, no time of day or time zone)"
 
 _SHAPE: Final = r"^(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})(?:[T ]00:00(?::00(?:\.0+)?)?)?$"
 _DIGITS: Final = np.array([0, 1, 2, 3, 5, 6, 8, 9])  # positions of the digits in YYYY-MM-DD
-_FIRST: Final = np.datetime64(pd.Timestamp.min.ceil("D").date(), "D")
-_LAST: Final = np.datetime64(pd.Timestamp.max.floor("D").date(), "D")
+# The days nanosecond timestamps can hold (1677-09-22 .. 2262-04-11), as days since 1970-01-01.
+_FIRST: Final = int(np.datetime64(pd.Timestamp.min.ceil("D").date(), "D").astype(np.int64))
+_LAST: Final = int(np.datetime64(pd.Timestamp.max.floor("D").date(), "D").astype(np.int64))
+_DAY_NS: Final = 86_400 * 10**9
+_MONTH_DAYS: Final = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
 def _as_large_string(values: pd.Series) -> pa.LargeStringArray:
@@ -62,13 +65,15 @@ def _fixed_width_fields(arr: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarra
         if data is not None and offsets[-1] > offsets[0]
         else np.zeros((0, 10), dtype=np.uint8)
     )
-    digits = matrix[:, _DIGITS].astype(np.int64) - ord("0")
-    shaped = ((digits >= 0) & (digits <= 9)).all(axis=1) & (matrix[:, 4] == ord("-")) & (matrix[:, 7] == ord("-"))
-    y, m, d = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    # uint8 arithmetic: a character below "0" wraps round to a large value, so "> 9" catches it.
+    digits = matrix[:, _DIGITS] - np.uint8(ord("0"))
+    shaped = (digits <= 9).all(axis=1) & (matrix[:, 4] == ord("-")) & (matrix[:, 7] == ord("-"))
+    d32 = digits.astype(np.int32)
+    y, m, d = (np.zeros(n, dtype=np.int32) for _ in range(3))
     ok = np.zeros(n, dtype=bool)
-    y[filled] = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
-    m[filled] = digits[:, 4] * 10 + digits[:, 5]
-    d[filled] = digits[:, 6] * 10 + digits[:, 7]
+    y[filled] = d32[:, 0] * 1000 + d32[:, 1] * 100 + d32[:, 2] * 10 + d32[:, 3]
+    m[filled] = d32[:, 4] * 10 + d32[:, 5]
+    d[filled] = d32[:, 6] * 10 + d32[:, 7]
     ok[filled] = shaped
     return y, m, d, ok
 
@@ -85,15 +90,24 @@ def _pattern_fields(arr: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _calendar_days(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Midnight timestamps (ns) of real calendar days, and which cells are one."""
-    ok = ok & (m >= 1) & (m <= 12) & (d >= 1)
-    month = ((np.where(ok, y, 1970) - 1970) * 12 + np.where(ok, m, 1) - 1).astype("datetime64[M]")
-    first = month.astype("datetime64[D]")
-    length = ((month + 1).astype("datetime64[D]") - first).astype(np.int64)
-    ok &= d <= length
-    day = first + np.where(ok, d - 1, 0).astype("timedelta64[D]")
-    ok &= (day >= _FIRST) & (day <= _LAST)
-    return np.where(ok, day, np.datetime64("NaT")).astype("datetime64[ns]"), ok
+    """Midnight timestamps (ns) of real calendar days, and which cells are one.
+
+    Days since 1970-01-01 by the proleptic Gregorian formula (H. Hinnant's ``days_from_civil``)
+    in integer arithmetic: several times faster than numpy's month-to-day conversions.
+    """
+    y, m, d = (np.asarray(v, dtype=np.int64) for v in (y, m, d))
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    month_ok = (m >= 1) & (m <= 12)
+    length = _MONTH_DAYS[np.where(month_ok, m, 0)] + (leap & (m == 2))
+    ok = ok & month_ok & (d >= 1) & (d <= length)
+    shifted = y - (m <= 2)
+    era = shifted // 400
+    year_of_era = shifted - era * 400
+    day_of_year = (153 * np.where(m > 2, m - 3, m + 9) + 2) // 5 + d - 1
+    days = era * 146_097 + year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year - 719_468
+    ok &= (days >= _FIRST) & (days <= _LAST)
+    nanos = np.where(ok, days * _DAY_NS, np.iinfo(np.int64).min)  # int64 min is NaT
+    return nanos.view("datetime64[ns]"), ok
 
 
 def parse_dates(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
