@@ -112,8 +112,11 @@ def _holdout_folder(root: Path, log: ProblemLog) -> Path | None:
 
 def _typed(table: CheckedTable, schema: pa.DataFrameSchema) -> pd.DataFrame:
     """The checked table in its final dtypes (safe: no problems means no missing required cells)."""
+    frame = table.frame
+    # Only the columns whose working dtype differs: a cast that changes nothing still copies.
     dtypes = {name: final_dtype(column) for name, column in schema.columns.items()}
-    return table.frame.astype(dtypes)
+    changed = {name: dtype for name, dtype in dtypes.items() if str(frame[name].dtype) != dtype}
+    return frame.astype(changed) if changed else frame
 
 
 def load_world(path: Path, *, with_holdout: bool = True) -> World:
