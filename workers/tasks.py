@@ -57,7 +57,7 @@ class StepTask(Task):
 
 def _run(task: Task, job_id: str, step: str) -> str:
     try:
-        outcome = execute_step(runtime(), job_id, step, task_id=task.request.id or "local")
+        outcome = execute_step(runtime(), job_id, step, task_id=task.request.id)
     except (JobCancelled, LeaseLost):
         raise Ignore() from None  # the job was cancelled, or another worker carries it on: stop this chain
     if outcome is Outcome.STOPPED:
