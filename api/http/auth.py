@@ -12,6 +12,7 @@ from collections.abc import Collection
 from typing import Final
 
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from api.http.cache import TTLCache
 from api.http.errors import ApiError
@@ -30,13 +31,14 @@ class KeyChecker:
         self.sessions = sessions
         self._cache: TTLCache[KeyInfo | None] = TTLCache(maxsize=10_000, ttl_s=ttl_s)
 
-    def check(self, secret: str | None) -> KeyInfo:
+    async def check(self, secret: str | None) -> KeyInfo:
+        """Answered from the cache on the event loop; the database is asked on a worker thread."""
         if not secret:
             raise ApiError(401, "an API key is required: send 'Authorization: Bearer <key>'", headers=_CHALLENGE)
         digest = hash_key(secret)
         found, key = self._cache.get(digest)
         if not found:
-            key = verify_key(self.sessions, secret)
+            key = await run_in_threadpool(verify_key, self.sessions, secret)
             self._cache.put(digest, key)
         if key is None:
             raise ApiError(401, "the API key is unknown or revoked", headers=_CHALLENGE)

@@ -39,7 +39,10 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     """The app over ``runtime`` (default: one from ``CLOSETFLOW_*``)."""
     rt = runtime if runtime is not None else Runtime(get_settings())
     services = Services(
-        runtime=rt, keys=KeyChecker(rt.sessions), forecasts=ForecastReader(rt.sessions), metrics=Metrics(rt.sessions)
+        runtime=rt,
+        keys=KeyChecker(rt.sessions),
+        forecasts=ForecastReader(rt.sessions, rt.engine),
+        metrics=Metrics(rt.sessions),
     )
 
     @asynccontextmanager

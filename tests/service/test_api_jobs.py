@@ -145,7 +145,7 @@ def _demand_lookup_uses_its_index(runtime: Runtime) -> None:
     src = latest_forecast_source(runtime.sessions)
     event.listen(runtime.engine, "before_cursor_execute", capture)
     try:
-        demand_forecasts(runtime.sessions, ForecastQuery(src.dataset_id, src.job_id, "K000000", "SITE0"))
+        demand_forecasts(runtime.engine, ForecastQuery(src.dataset_id, src.job_id, "K000000", "SITE0"))
     finally:
         event.remove(runtime.engine, "before_cursor_execute", capture)
     statement, parameters = next((s, p) for s, p in seen if "forecast_demand" in s)

@@ -56,7 +56,7 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
 @router.get("/demand", response_model=DemandPage, responses=ERRORS, summary="Demand forecast per SKU, site and day")
-def demand(
+async def demand(
     services: ServicesDep,
     _key: BuyerKey,
     sku_id: SkuParam = None,
@@ -70,13 +70,13 @@ def demand(
     """Expected reservations per day (total and not yet booked, with Poisson quantiles), from the
     newest job that forecast the dataset; each row names the model that made it."""
     q = _query(dataset_id, sku_id, site_id, start, end, limit, offset)
-    return Response(services.forecasts.demand(q), media_type="application/json")
+    return Response(await services.forecasts.demand(q), media_type="application/json")
 
 
 @router.get(
     "/late-returns", response_model=LateReturnPage, responses=ERRORS, summary="Late-return risk per unit still out"
 )
-def late_returns(
+async def late_returns(
     services: ServicesDep,
     _key: BuyerKey,
     sku_id: SkuParam = None,
@@ -89,4 +89,4 @@ def late_returns(
 ) -> Response:
     """Per unit with a customer: the chance it comes back late, its expected and 90% delay."""
     q = _query(dataset_id, sku_id, site_id, start, end, limit, offset)
-    return Response(services.forecasts.late_returns(q), media_type="application/json")
+    return Response(await services.forecasts.late_returns(q), media_type="application/json")
