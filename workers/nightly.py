@@ -39,9 +39,8 @@ def nightly(self: Task, dataset_id: str | None = None) -> str:
     s = rt.settings
     if dataset_id is None:
         dataset_id = s.nightly_dataset_id if s.nightly_dataset_id is not None else latest_dataset_id(rt.sessions)
-    dataset = dataset_id
     options = JobOptions(
-        dataset_id=dataset,
+        dataset_id=dataset_id,
         solver=s.solver,
         time_limit_s=s.time_limit_s,
         risk=s.risk_policy,
@@ -52,7 +51,7 @@ def nightly(self: Task, dataset_id: str | None = None) -> str:
         rt.sessions,
         options=options,
         actor="nightly",
-        idempotency_key=f"nightly:{utcnow().date().isoformat()}:{dataset}",
+        idempotency_key=f"nightly:{utcnow().date().isoformat()}:{dataset_id}",
         kind="nightly",
     )
     if created:

@@ -20,6 +20,7 @@ from tests.service.test_workers_support import (
     plans_of,
     register_world,
     service_running,
+    wait_until,
     world_zip,
 )
 from workers.nightly import nightly
@@ -102,3 +103,30 @@ def test_nightly_makes_one_job_a_night_and_recovery_resends_it_when_redis_lost_i
     assert recover() == [job_id]
     assert job_ids_in_broker() == {job_id}
     assert recover() == []  # sent once, not again while it waits in the queue
+
+
+def test_cancelling_a_running_solve_terminates_it_on_the_worker(service: Service) -> None:
+    from allocation.jobs.options import JobOptions
+    from allocation.jobs.service import cancel_job, create_job
+    from workers.dispatch import enqueue_job, revoke
+
+    # A small world: its solve runs for a second or two, long enough to be caught running.
+    dataset_id = register_world(service.rt, scale="small", seed=7)
+    job, _ = create_job(service.rt.sessions, options=JobOptions(dataset_id, validate=False), actor="test")
+    enqueue_job(job.id, job.options)
+    worker = service.start_worker("w1")
+
+    def solving() -> bool:
+        row = service.job(job.id)
+        return row.state == "running" and row.stage == "solve"
+
+    wait_until(solving, timeout=120, every=0.02, what="the solve step to start")
+    cancel_job(service.rt.sessions, job.id, actor="test")
+    revoke(job.id)  # the solve reports no progress: only terminating its process stops it now
+
+    wait_until(lambda: "Terminating" in service.log("w1"), timeout=15, what="the worker to terminate the solve")
+    time.sleep(3)  # room for a wrongly re-queued solve to run and store its output
+    assert service.job(job.id).state == "cancelled"
+    assert not service.rt.store.has(job.id, "solve.json")
+    assert plans_of(service.rt, job.id) == (0, 0)
+    assert worker.poll() is None  # the worker itself lives on
