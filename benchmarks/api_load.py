@@ -210,6 +210,22 @@ def measure(target: Target, rps: float, seconds: float, seed: int) -> dict[str, 
     }
 
 
+def server_side_p99_ms(base_url: str) -> float | None:
+    """The server's own view, from its latency histogram: the bucket bound under which 99% of the
+    forecast requests finished (tells server time apart from queueing for a CPU on a busy machine)."""
+    text = httpx.get(f"{base_url}/metrics", timeout=5).text
+    buckets: list[tuple[float, float]] = []
+    wanted = ("closetflow_http_request_seconds_bucket{", 'route="/forecasts/demand"', 'status="200"')
+    for line in text.splitlines():
+        if line.startswith(wanted[0]) and all(w in line for w in wanted[1:]):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(le), float(line.rsplit(" ", 1)[1])))
+    if not buckets:
+        return None
+    total = max(count for _, count in buckets)
+    return next(le * 1000.0 for le, count in sorted(buckets) if count >= 0.99 * total)
+
+
 def jobs_per_minute(database_url: str | None, broker_url: str | None, workers: int) -> float:
     """Hook for the workers' figure: tiny jobs completed per minute with ``workers`` Celery workers.
 
@@ -242,6 +258,7 @@ def main() -> None:
         target = Target(url, target.key, target.skus, target.sites, target.first_day, target.horizon_days)
         measure(target, min(args.rps, 50.0), 2.0, args.seed + 1)  # warm-up: connections, caches of the source
         figures = measure(target, args.rps, args.seconds, args.seed)
+        _say(f"server side: 99% of forecast requests took <= {server_side_p99_ms(url)} ms (histogram bucket)")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
