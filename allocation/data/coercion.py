@@ -147,7 +147,10 @@ def _numbers(raw: pd.Series, found: str) -> pd.Series:
         # Arrow parses a clean text column in C++, several times faster than pandas; only a column
         # with some unparsable cell takes the slow path that finds which cells.
         text = pa.array(raw, from_pandas=True)
-        for target in (pa.int64(), pa.float64()):
+        # Arrow reads "0x10" as 16; numbers in a data folder are decimal, so such a column takes
+        # the slow path, where the hexadecimal cells fail.
+        hexadecimal = pc.any(pc.match_substring(text, "x", ignore_case=True)).as_py()
+        for target in (pa.float64(),) if hexadecimal else (pa.int64(), pa.float64()):
             try:
                 return pc.cast(text, target).to_pandas(types_mapper=_NULLABLE.get).set_axis(raw.index)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -16,6 +16,7 @@ from typing import Final
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -42,10 +43,17 @@ MAX_META_BYTES: Final = 1 << 20
 _ISO_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _OTHER_SEPARATORS: Final = (";", "\t", "|")
 _UTF16_MARKS: Final = (b"\xff\xfe", b"\xfe\xff")
+_PANDAS_INDEX: Final = re.compile(r"__index_level_[0-9]+__")
 
 
 class Unreadable(Exception):
     """A file that cannot be used at all; the message says why, for the planner."""
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (readers append whole dumps after it)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def inside(root: Path, path: Path) -> bool:
@@ -180,12 +188,14 @@ def _read_csv(path: Path) -> pa.Table:
         quoted_strings_can_be_null=True,
     )
     try:
-        return pacsv.read_csv(path, convert_options=convert)
+        table = pacsv.read_csv(path, convert_options=convert)
+        table.column_names  # noqa: B018 - decoded lazily: a bad byte in the header surfaces here
+        return table
     except (pa.ArrowInvalid, UnicodeDecodeError, ValueError) as exc:
         if path.stat().st_size == 0:
             raise Unreadable("the file is empty (a header row is needed)") from None
         why = _first_bad_line(path)
-        raise Unreadable(why or f"not a CSV table: {str(exc).splitlines()[0]}") from None
+        raise Unreadable(why or f"not a CSV table: {_first_line(exc)}") from None
 
 
 def _exact_ints(arrow_type: pa.DataType) -> object:
@@ -197,11 +207,40 @@ def _exact_ints(arrow_type: pa.DataType) -> object:
     return None
 
 
+def _check_text(table: pa.Table) -> pa.Table:
+    """The table, once every text column is valid UTF-8 (Parquet text is not checked when read:
+    a damaged page would otherwise fail later, far from its file)."""
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        try:
+            # Casting bytes to text checks UTF-8 (cheaper than a full validation of the column).
+            pc.cast(pc.cast(column, pa.large_binary()), pa.large_string())
+        except pa.ArrowInvalid:
+            raise Unreadable(f"the column {name!r} holds text that is not UTF-8 (a damaged file?)") from None
+    return table
+
+
 def _read_parquet(path: Path) -> pa.Table:
+    """The Parquet file's table; any failure of the reader means the file cannot be used.
+
+    A damaged file can fail in many ways (Arrow errors, a column name that is not UTF-8, a
+    schema Thrift cannot decode), all of them "damaged" to a planner, so every one is caught.
+    """
     try:
-        return pq.read_table(path)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise Unreadable(f"not a Parquet file, or a damaged one: {str(exc).splitlines()[0]}") from None
+        table = pq.read_table(path)
+        table.column_names  # noqa: B018 - decoded lazily: a damaged name surfaces here
+        return table
+    except Exception as exc:
+        first = exc
+    try:
+        # The dataset reader refuses a file that names a column twice; the plain file reader
+        # does not, so that the caller can say which column it is.
+        table = pq.ParquetFile(path).read()
+        table.column_names  # noqa: B018
+        return table
+    except Exception:
+        raise Unreadable(f"not a Parquet file, or a damaged one: {_first_line(first)}") from None
 
 
 def read_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -216,30 +255,24 @@ def read_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
         Unreadable: The file cannot be used at all.
     """
     if path.suffix == ".parquet":
-        table = _read_parquet(path)
+        table = _check_text(_read_parquet(path))
     else:
         table = _read_csv(path)
         names = table.column_names
         if len(names) == 1 and (sep := next((s for s in _OTHER_SEPARATORS if s in names[0]), None)):
             shown = "a tab" if sep == "\t" else repr(sep)
             raise Unreadable(f"columns are separated by {shown}; closetflow reads comma-separated files")
-    names = [str(n) for n in table.column_names]
+    # pandas' own index columns ("__index_level_0__") are noise; a named index is a column to us.
+    keep = [i for i, n in enumerate(table.column_names) if not _PANDAS_INDEX.fullmatch(str(n))]
+    names = [str(table.column_names[i]) for i in keep]
     twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        keep = [names.index(n) for n in dict.fromkeys(names)]
-        table = table.select(keep)
+    firsts = [keep[names.index(n)] for n in dict.fromkeys(names)]
+    table = table.select(firsts)
     try:
-        frame = table.to_pandas(types_mapper=_exact_ints)
-    except (pa.ArrowException, ValueError, TypeError, KeyError) as exc:  # odd pandas metadata
-        raise Unreadable(f"cannot convert to a table: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
-    if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 or frame.index.step != 1:
-        # A named index stored by pandas is a column to us; an anonymous one is noise.
-        named = any(n is not None for n in frame.index.names)
-        try:
-            frame = frame.reset_index(drop=not named)
-        except ValueError as exc:  # the index is named like a column
-            raise Unreadable(f"its stored index clashes with a column: {exc}") from None
-    if not frame.columns.is_unique:  # an index restored under a column's name
-        raise Unreadable("a column name appears twice after restoring the stored index")
+        # The file's values as they are: pandas metadata left behind by an earlier writer could
+        # otherwise turn a column of numbers into text, or restore an index that is not there.
+        frame = table.to_pandas(types_mapper=_exact_ints, ignore_metadata=True)
+    except Exception as exc:  # a type pandas has no column for, a damaged value
+        raise Unreadable(f"cannot convert to a table: {_first_line(exc)}") from None
     frame.columns = [str(c) for c in frame.columns]
     return frame, twice

@@ -75,7 +75,7 @@ def lookup(keys: pd.Series, table: pd.DataFrame, key: str, columns: list[str]) -
     ``table``, which costs seconds for ten million rental ids.
     """
     if len(table) == 0:
-        return pd.DataFrame({c: pd.Series(pd.NA, index=range(len(keys)), dtype=table[c].dtype) for c in columns})
+        return table[columns].reindex(pd.RangeIndex(len(keys)))  # all missing
     probe = pa.array(keys.astype("str"), from_pandas=True)
     where = pc.index_in(
         probe, value_set=pa.array(table[key].astype("str"), from_pandas=True).cast(probe.type), skip_nulls=True
