@@ -191,7 +191,7 @@ def _read_csv(path: Path) -> pa.Table:
         table = pacsv.read_csv(path, convert_options=convert)
         table.column_names  # noqa: B018 - decoded lazily: a bad byte in the header surfaces here
         return table
-    except (pa.ArrowInvalid, UnicodeDecodeError, ValueError) as exc:
+    except Exception as exc:  # any failure of the reader means the file cannot be used
         if path.stat().st_size == 0:
             raise Unreadable("the file is empty (a header row is needed)") from None
         why = _first_bad_line(path)

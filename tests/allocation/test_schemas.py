@@ -4,6 +4,7 @@ conversions a CSV or Parquet column goes through before it is checked."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -11,8 +12,11 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allocation.data.coercion import coerce_column
+from allocation.data.dates import parse_dates
 from allocation.data.schemas import HOLDOUT_SCHEMAS, SCHEMAS
 from allocation.data.tablecheck import ProblemLog, check_table, final_dtype
 from allocation.domain import HOLDOUT_TABLES, TABLES
@@ -226,3 +230,46 @@ def test_a_column_of_the_wrong_type_is_one_column_error(raw: pd.Series, kind: st
     coerced = coerce_column(raw, kind)
 
     assert coerced.column_error is not None and coerced.column_error.startswith("expected ")
+
+
+FIRST_DAY, LAST_DAY = dt.date(1677, 9, 22), dt.date(2262, 4, 11)  # what nanosecond timestamps hold
+
+
+def _calendar(y: int, m: int, d: int) -> pd.Timestamp | None:
+    try:
+        day = dt.date(y, m, d)
+    except ValueError:
+        return None
+    return pd.Timestamp(day) if FIRST_DAY <= day <= LAST_DAY else None
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    fields=st.lists(st.tuples(st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32)), max_size=12),
+    padded=st.booleans(),
+    suffix=st.sampled_from(["", "T00:00:00", " 00:00", "T00:00:00.000"]),
+)
+def test_text_dates_are_exactly_the_days_of_the_calendar(
+    fields: list[tuple[int, int, int]], padded: bool, suffix: str
+) -> None:
+    texts = [(f"{y:04d}-{m:02d}-{d:02d}" if padded else f"{y:04d}-{m}-{d}") + suffix for y, m, d in fields]
+
+    values, failed = parse_dates(pd.Series(texts, dtype="str"))
+
+    expected = [_calendar(*f) for f in fields]
+    assert [None if pd.isna(v) else v for v in values] == expected
+    assert failed.tolist() == [e is None for e in expected]
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=24)), max_size=12))
+def test_any_text_is_a_calendar_day_or_a_failed_cell(texts: list[str | None]) -> None:
+    values, failed = parse_dates(pd.Series(texts, dtype="str"))
+
+    for text, value, bad in zip(texts, values, failed, strict=True):
+        if text is None:
+            assert pd.isna(value) and not bad
+        elif not bad:  # accepted: a date, maybe with a midnight time, read as the calendar reads it
+            found = re.fullmatch(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})([T ]00:00(:00(\.0+)?)?)?", text)
+            assert found is not None, text
+            assert value == _calendar(*(int(found.group(i)) for i in (1, 2, 3)))
