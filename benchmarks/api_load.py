@@ -11,7 +11,8 @@ from that due time (so a slow server shows up as queueing, not as a lower reques
 
 Writes and prints {"rps", "seconds", "requests", "errors", "p50_ms", "p95_ms", "p99_ms"}.
 The embedded SQLite database is used unless ``--database-url`` is given. ``--jobs-per-minute`` is the
-hook for the workers' throughput figure (tiny jobs with two workers); it is not measured here.
+hook for the workers' throughput figure (tiny jobs with two workers); that figure is measured by
+``benchmarks/jobs_throughput.py``, not here.
 """
 
 from __future__ import annotations
@@ -159,6 +160,8 @@ def drive(target: Target, rps: float, seconds: float, seed: int, out: Any) -> No
     headers = {"Authorization": f"Bearer {target.key}"}
     # Clients are made before the clock starts: making one (an SSL context) takes tens of ms.
     clients = [httpx.Client(base_url=target.base_url, headers=headers, timeout=10) for _ in range(CLIENTS)]
+    for client in clients:  # and their connections opened: a keep-alive pool, as a real caller keeps
+        client.get("/healthz")
     t0 = time.perf_counter() + 0.2
 
     def worker(client: httpx.Client) -> None:
@@ -229,9 +232,10 @@ def server_side_p99_ms(base_url: str) -> float | None:
 def jobs_per_minute(database_url: str | None, broker_url: str | None, workers: int) -> float:
     """Hook for the workers' figure: tiny jobs completed per minute with ``workers`` Celery workers.
 
-    Not measured by this benchmark (it needs the worker processes of ``workers/``); fill in there.
+    Not measured by this benchmark (it needs the worker processes of ``workers/``): see
+    ``benchmarks/jobs_throughput.py``.
     """
-    raise NotImplementedError("jobs per minute is measured by the workers benchmark, not here")
+    raise NotImplementedError("jobs per minute: run benchmarks/jobs_throughput.py")
 
 
 def main() -> None:
@@ -249,7 +253,7 @@ def main() -> None:
     if args.rps <= 0 or args.seconds <= 0 or args.server_workers < 1:
         p.error("--rps and --seconds must be > 0, --server-workers >= 1")
     if args.jobs_per_minute:
-        p.error("--jobs-per-minute is not measured by this benchmark yet (see jobs_per_minute)")
+        p.error("--jobs-per-minute is measured by benchmarks/jobs_throughput.py, not by this benchmark")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="closetflow-api-load-"))
     runtime, target = prepare(workdir, args.scale, args.seed, args.database_url)
     runtime.dispose()
