@@ -7,6 +7,7 @@ shared across a fork, so each child drops what it inherited (``forget``, wired t
 
 from __future__ import annotations
 
+import os
 import threading
 
 from api.runtime import Runtime
@@ -16,6 +17,16 @@ __all__ = ["forget", "runtime"]
 
 _lock = threading.Lock()
 _current: list[Runtime] = []  # zero or one: the process's runtime
+
+
+def _new_lock_in_child() -> None:
+    # A fork copies the lock in whatever state another thread (the worker's recovery loop) left it:
+    # a child must start with a free one, or its first `forget` could wait for ever.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def runtime() -> Runtime:
