@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/mypy
 
 test: install lint
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: install
 	$(BIN)/python benchmarks/bench_solve.py --scales tiny small medium
