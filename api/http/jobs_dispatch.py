@@ -14,12 +14,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Final
 
 from allocation.jobs.options import JobOptions
-from allocation.jobs.runner import JobCancelled, run_steps
-from allocation.jobs.service import JobView
+from allocation.jobs.runner import JobCancelled, JobState, run_steps
+from allocation.jobs.service import JobView, list_jobs
 from allocation.jobs.steps import StepContext
 from api.runtime import Runtime
 
-__all__ = ["revoke", "shutdown", "submit"]
+__all__ = ["resume_unfinished", "revoke", "shutdown", "submit"]
 
 log = logging.getLogger("closetflow.jobs")
 
@@ -89,21 +89,38 @@ def revoke(runtime: Runtime, job_id: str) -> None:
         log.warning("job %s: revoke not delivered: %s: %s", job_id, type(exc).__name__, exc)
 
 
+def resume_unfinished(runtime: Runtime) -> list[str]:
+    """Embedded mode, at start: run again every job the database says is queued or running — a
+    previous process stopped (or died) before finishing them. Their finished steps are skipped
+    (their outputs are stored), so each resumes where it stopped. The embedded service is one
+    process: with several, each would resume the same jobs."""
+    if not runtime.embedded:
+        return []  # the workers' recovery does this for the service
+    resumed: list[str] = []
+    for state in (JobState.RUNNING, JobState.QUEUED):
+        offset = 0
+        while True:
+            page, _total = list_jobs(runtime.sessions, state=state, limit=200, offset=offset)
+            for job in page:
+                submit(runtime, job)
+                resumed.append(job.id)
+            if len(page) < 200:
+                break
+            offset += 200
+    if resumed:
+        log.info("resumed %d unfinished job(s): %s", len(resumed), ", ".join(resumed))
+    return resumed
+
+
 def shutdown(runtime: Runtime, *, wait: bool = False) -> None:
-    """Stop taking embedded jobs. A job still waiting for a thread is marked failed (nothing would
-    ever run it; submitting it again makes a new one); a running one runs to its end, since Python
-    waits for its thread at exit."""
+    """Stop taking embedded jobs. A job still waiting for a thread stays queued in the database and
+    the next start resumes it (``resume_unfinished``); a running one runs to its end, since Python
+    waits for its thread at exit (killed instead, it is resumed from its last finished step)."""
     with _lock:
         pool = _executors.pop(id(runtime), None)
-        futures = _futures.pop(id(runtime), {})
+        _futures.pop(id(runtime), {})
     if pool is None:
         return
     pool.shutdown(wait=False, cancel_futures=True)
-    for job_id, future in futures.items():
-        if future.cancelled():
-            try:
-                runtime.ledger.fail(job_id, "the service stopped before the job ran; submit it again")
-            except Exception as exc:
-                log.warning("job %s: could not mark it failed at shutdown: %s", job_id, type(exc).__name__)
     if wait:
         pool.shutdown(wait=True)

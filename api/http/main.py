@@ -8,10 +8,12 @@ the key checker and forecast reader with their caches, the metrics registry, the
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.http import jobs_dispatch
 from api.http.auth import KeyChecker
@@ -26,6 +28,8 @@ from api.runtime import Runtime
 from api.settings import get_settings
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("closetflow.api")
 
 DESCRIPTION = """
 closetflow's HTTP API: upload a data folder, run allocation jobs on it, read the plan (ship list,
@@ -49,6 +53,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         prepare(rt)
+        try:
+            jobs_dispatch.resume_unfinished(rt)
+        except SQLAlchemyError as exc:
+            # The service starts without its database (``/readyz`` says so); nothing to resume yet.
+            log.warning("unfinished jobs not resumed, the database is unreachable: %s", type(exc).__name__)
         # Everything imported so far (pandas, SQLAlchemy, the models: ~200k objects) lives as long as
         # the process; frozen, a full collection no longer walks it (a pause of 100+ ms otherwise,
         # straight into the read path's p99).

@@ -110,6 +110,7 @@ def fake_workers(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     return calls
 
 
+@pytest.mark.xdist_group("redis")  # with the Redis-restart fault test, never beside it
 def test_with_a_broker_jobs_go_to_the_workers(
     migrated_pg_url: str, redis_url: str, tmp_path: Path, tiny_zip: bytes, fake_workers: dict[str, list[Any]]
 ) -> None:
