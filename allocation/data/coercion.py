@@ -149,7 +149,7 @@ def _numbers(raw: pd.Series, found: str) -> pd.Series:
         text = pa.array(raw, from_pandas=True)
         # Arrow reads "0x10" as 16; numbers in a data folder are decimal, so such a column takes
         # the slow path, where the hexadecimal cells fail.
-        hexadecimal = pc.any(pc.match_substring(text, "x", ignore_case=True)).as_py()
+        hexadecimal = any(pc.any(pc.match_substring(text, x)).as_py() for x in "xX")
         for target in (pa.float64(),) if hexadecimal else (pa.int64(), pa.float64()):
             try:
                 return pc.cast(text, target).to_pandas(types_mapper=_NULLABLE.get).set_axis(raw.index)

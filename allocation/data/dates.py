@@ -36,7 +36,15 @@ _DIGITS: Final = np.array([0, 1, 2, 3, 5, 6, 8, 9])  # positions of the digits i
 _FIRST: Final = int(np.datetime64(pd.Timestamp.min.ceil("D").date(), "D").astype(np.int64))
 _LAST: Final = int(np.datetime64(pd.Timestamp.max.floor("D").date(), "D").astype(np.int64))
 _DAY_NS: Final = 86_400 * 10**9
-_MONTH_DAYS: Final = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+_YEARS: Final = np.arange(10_000)
+_LEAP: Final = ((_YEARS % 4 == 0) & ((_YEARS % 100 != 0) | (_YEARS % 400 == 0))).astype(np.int64)
+# Days from 1970-01-01 to January 1 of each year 0000..9999 (proleptic Gregorian).
+_YEAR_START: Final = (_YEARS - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
+# Per [leap][month 1..12]: the month's length, and its first day's offset in the year.
+_MONTH_DAYS: Final = np.array([[0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]] * 2, dtype=np.int64) + np.array(
+    [[0] * 13, [0, 0, 1] + [0] * 10], dtype=np.int64
+)
+_MONTH_START: Final = np.concatenate([np.zeros((2, 1), dtype=np.int64), np.cumsum(_MONTH_DAYS, axis=1)[:, :-1]], axis=1)
 
 
 def _as_large_string(values: pd.Series) -> pa.LargeStringArray:
@@ -69,13 +77,20 @@ def _fixed_width_fields(arr: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarra
     digits = matrix[:, _DIGITS] - np.uint8(ord("0"))
     shaped = (digits <= 9).all(axis=1) & (matrix[:, 4] == ord("-")) & (matrix[:, 7] == ord("-"))
     d32 = digits.astype(np.int32)
-    y, m, d = (np.zeros(n, dtype=np.int32) for _ in range(3))
-    ok = np.zeros(n, dtype=bool)
-    y[filled] = d32[:, 0] * 1000 + d32[:, 1] * 100 + d32[:, 2] * 10 + d32[:, 3]
-    m[filled] = d32[:, 4] * 10 + d32[:, 5]
-    d[filled] = d32[:, 6] * 10 + d32[:, 7]
-    ok[filled] = shaped
-    return y, m, d, ok
+    fields = (
+        d32[:, 0] * 1000 + d32[:, 1] * 100 + d32[:, 2] * 10 + d32[:, 3],
+        d32[:, 4] * 10 + d32[:, 5],
+        d32[:, 6] * 10 + d32[:, 7],
+        shaped,
+    )
+    if filled.all():  # the usual column: no empty cell to make room for
+        return fields
+    spread = []
+    for values in fields:
+        full = np.zeros(n, dtype=values.dtype)
+        full[filled] = values
+        spread.append(full)
+    return spread[0], spread[1], spread[2], spread[3]
 
 
 def _pattern_fields(arr: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -92,19 +107,14 @@ def _pattern_fields(arr: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, n
 def _calendar_days(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Midnight timestamps (ns) of real calendar days, and which cells are one.
 
-    Days since 1970-01-01 by the proleptic Gregorian formula (H. Hinnant's ``days_from_civil``)
-    in integer arithmetic: several times faster than numpy's month-to-day conversions.
+    Table look-ups per year and month (first day, leap year, month lengths and offsets) instead
+    of calendar arithmetic: a few gathers per cell.
     """
-    y, m, d = (np.asarray(v, dtype=np.int64) for v in (y, m, d))
-    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    month_ok = (m >= 1) & (m <= 12)
-    length = _MONTH_DAYS[np.where(month_ok, m, 0)] + (leap & (m == 2))
-    ok = ok & month_ok & (d >= 1) & (d <= length)
-    shifted = y - (m <= 2)
-    era = shifted // 400
-    year_of_era = shifted - era * 400
-    day_of_year = (153 * np.where(m > 2, m - 3, m + 9) + 2) // 5 + d - 1
-    days = era * 146_097 + year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year - 719_468
+    ok = ok & (y >= 0) & (y <= 9999) & (m >= 1) & (m <= 12) & (d >= 1)
+    y, m = np.where(ok, y, 1970), np.where(ok, m, 1)
+    leap = _LEAP[y]
+    ok &= d <= _MONTH_DAYS[leap, m]
+    days = _YEAR_START[y] + _MONTH_START[leap, m] + d.astype(np.int64) - 1
     ok &= (days >= _FIRST) & (days <= _LAST)
     nanos = np.where(ok, days * _DAY_NS, np.iinfo(np.int64).min)  # int64 min is NaT
     return nanos.view("datetime64[ns]"), ok

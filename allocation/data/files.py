@@ -199,11 +199,14 @@ def _read_csv(path: Path) -> pa.Table:
 
 
 def _exact_ints(arrow_type: pa.DataType) -> object:
-    """Whole numbers as nullable Int64/UInt64: exact even with missing cells (not float64)."""
+    """Arrow -> pandas dtypes that keep missing cells missing and values exact: whole numbers as
+    Int64/UInt64 (not float64), flags as boolean (not Python objects)."""
     if pa.types.is_unsigned_integer(arrow_type):
         return pd.UInt64Dtype()
     if pa.types.is_integer(arrow_type):
         return pd.Int64Dtype()
+    if pa.types.is_boolean(arrow_type):
+        return pd.BooleanDtype()
     return None
 
 

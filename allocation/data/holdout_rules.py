@@ -34,16 +34,17 @@ def holdout_returns_every_outstanding_rental(ts: TableSet, log: ProblemLog) -> N
     if returns is None or rentals is None:
         return
     file = ts.files["holdout/returns"]
-    outstanding = rentals["returned_on"].isna().to_numpy() & ~ts.tables["rentals"].failed["returned_on"]
-    done = rentals["rental_id"][rentals["returned_on"].notna()]
     ids = returns["rental_id"]
-    log.rows(file, "rental_id", is_in(ids, done), "this rental was already returned", values=ids)
+    with_unit = ts.tables["holdout/returns"].usable("unit_id") and ts.tables["rentals"].usable("unit_id")
+    rental = lookup(ids, rentals, "rental_id", ["returned_on", "unit_id"] if with_unit else ["returned_on"])
+    log.rows(file, "rental_id", rental["returned_on"].notna(), "this rental was already returned", values=ids)
+    outstanding = rentals["returned_on"].isna().to_numpy() & ~ts.tables["rentals"].failed["returned_on"]
     pending = rentals["rental_id"][outstanding]
     absent = pending[~is_in(pending, ids)]
     log.items(file, "rental_id", absent, lambda rental: f"no return for outstanding rental {show(rental)}")
-    if not (ts.tables["holdout/returns"].usable("unit_id") and ts.tables["rentals"].usable("unit_id")):
+    if not with_unit:
         return
-    theirs = lookup(ids, rentals, "rental_id", ["unit_id"])["unit_id"]
+    theirs = rental["unit_id"]
     other = as_mask(theirs.notna().to_numpy() & (theirs.to_numpy() != returns["unit_id"].to_numpy()))
     log.rows(
         file,
@@ -95,15 +96,16 @@ def holdout_cleaning_cycles_have_no_gaps(ts: TableSet, log: ProblemLog) -> None:
     cleaning = ts.get("holdout/cleaning", "unit_id", "cycle")
     if cleaning is None:
         return
-    pairs = cleaning[["unit_id", "cycle"]].dropna().drop_duplicates()  # repeats are reported already
-    if pairs.empty:
+    listed = as_mask(cleaning["unit_id"].notna() & cleaning["cycle"].notna())
+    if not listed.any():
         return
-    codes, names = pd.factorize(pairs["unit_id"])
+    codes, names = pd.factorize(cleaning["unit_id"][listed])
     count = np.bincount(codes, minlength=len(names))
     top = np.full(len(names), -1, dtype=np.int64)
-    np.maximum.at(top, codes, pairs["cycle"].to_numpy(dtype=np.int64))
-    # With distinct cycles >= 0, "no gap" is exactly: as many cycles as the highest one plus one.
-    gaps = np.flatnonzero(count - 1 != top)
+    np.maximum.at(top, codes, cleaning["cycle"][listed].to_numpy(dtype=np.int64))
+    # Cycles are >= 0: fewer rows than the highest cycle plus one means one is skipped. (A repeated
+    # cycle, refused already, could hide a gap; the folder is refused either way.)
+    gaps = np.flatnonzero(count - 1 < top)  # not count < top + 1: top may be 2**63 - 1
     log.items(
         ts.files["holdout/cleaning"],
         "cycle",

@@ -74,6 +74,10 @@ def lookup(keys: pd.Series, table: pd.DataFrame, key: str, columns: list[str]) -
     missing. Arrow finds the positions in C++ (``index_in``); no pandas index is built over
     ``table``, which costs seconds for ten million rental ids.
     """
+    if len(keys) * 4 < len(table):
+        # Few keys into a big table (a thousand units' rentals among millions): hashing the few
+        # and probing the many is several times cheaper than hashing the table.
+        table = table[is_in(table[key], keys)]
     if len(table) == 0:
         return table[columns].reindex(pd.RangeIndex(len(keys)))  # all missing
     probe = pa.array(keys.astype("str"), from_pandas=True)
