@@ -165,7 +165,12 @@ def test_holdout_cleaning_lists_any_number_of_cycles_from_zero(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    ("unit", "cycles", "listed"), [("U6", [1, 2], "2 of cycles 0..2"), ("U3", [2], "2 of cycles 0..2")]
+    ("unit", "cycles", "listed"),
+    [
+        ("U6", [1, 2], "2 of cycles 0..2"),
+        ("U3", [2], "2 of cycles 0..2"),
+        ("U6", [2**63 - 1], f"1 of cycles 0..{2**63 - 1}"),
+    ],
 )
 def test_holdout_cleaning_cycles_with_a_gap(tmp_path: Path, unit: str, cycles: list[int], listed: str) -> None:
     world = _with_cycles(make_world(), unit, cycles)
