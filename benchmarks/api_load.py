@@ -10,9 +10,9 @@ from that due time (so a slow server shows up as queueing, not as a lower reques
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/closetflow_bench] [--server-workers 1]
 
 Writes and prints {"rps", "seconds", "requests", "errors", "p50_ms", "p95_ms", "p99_ms"}.
-The embedded SQLite database is used unless ``--database-url`` is given. ``--jobs-per-minute`` is the
-hook for the workers' throughput figure (tiny jobs with two workers); that figure is measured by
-``benchmarks/jobs_throughput.py``, not here.
+The embedded SQLite database is used unless ``--database-url`` is given. Then, unless ``--no-jobs``,
+it measures tiny-scale jobs per minute with two ``closetflow worker`` processes on this machine's
+Redis and PostgreSQL (``benchmarks/jobs_throughput.py``) and adds ``jobs_per_minute`` to the JSON.
 """
 
 from __future__ import annotations
@@ -229,13 +229,13 @@ def server_side_p99_ms(base_url: str) -> float | None:
     return next(le * 1000.0 for le, count in sorted(buckets) if count >= 0.99 * total)
 
 
-def jobs_per_minute(database_url: str | None, broker_url: str | None, workers: int) -> float:
-    """Hook for the workers' figure: tiny jobs completed per minute with ``workers`` Celery workers.
+def jobs_per_minute(workers: int, jobs: int) -> dict[str, Any]:
+    """Tiny-scale jobs per minute through ``workers`` real ``closetflow worker`` processes on Redis and
+    a throwaway PostgreSQL database (``benchmarks/jobs_throughput.py``, run in this process)."""
+    from jobs_throughput import run  # a sibling script: benchmarks/ is on sys.path when run as a file
 
-    Not measured by this benchmark (it needs the worker processes of ``workers/``): see
-    ``benchmarks/jobs_throughput.py``.
-    """
-    raise NotImplementedError("jobs per minute: run benchmarks/jobs_throughput.py")
+    result: dict[str, Any] = run(workers, jobs, "tiny", "127.0.0.1", "redis://127.0.0.1:6379")
+    return result
 
 
 def main() -> None:
@@ -248,12 +248,13 @@ def main() -> None:
     p.add_argument("--database-url", default=None, help="default: the embedded SQLite file")
     p.add_argument("--server-workers", type=int, default=1, help="uvicorn worker processes")
     p.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder, removed after")
-    p.add_argument("--jobs-per-minute", action="store_true", help="(hook, not measured here)")
+    p.add_argument(
+        "--no-jobs", action="store_true", help="skip the tiny-jobs-per-minute figure (it needs PostgreSQL and Redis)"
+    )
+    p.add_argument("--job-workers", type=int, default=2, help="worker processes for the jobs-per-minute figure")
     args = p.parse_args()
     if args.rps <= 0 or args.seconds <= 0 or args.server_workers < 1:
         p.error("--rps and --seconds must be > 0, --server-workers >= 1")
-    if args.jobs_per_minute:
-        p.error("--jobs-per-minute is measured by benchmarks/jobs_throughput.py, not by this benchmark")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="closetflow-api-load-"))
     runtime, target = prepare(workdir, args.scale, args.seed, args.database_url)
     runtime.dispose()
@@ -268,6 +269,10 @@ def main() -> None:
         proc.wait(timeout=30)
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
+    if not args.no_jobs:
+        jobs = jobs_per_minute(args.job_workers, 10)
+        figures["jobs_per_minute"] = jobs["jobs_per_minute"]
+        figures["jobs"] = {k: jobs[k] for k in ("workers", "jobs", "scale", "seconds", "succeeded", "attempts")}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures))
