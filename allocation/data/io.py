@@ -1,9 +1,11 @@
 """Reading and writing data folders (docs/data.md): everything is checked before anything is returned.
 
-:func:`load_world` reads meta.json and every table (``NAME.parquet``, else ``NAME.csv``), checks them
-against :mod:`allocation.data.schemas` and :mod:`allocation.data.references`, and either returns a complete
-:class:`~allocation.domain.World` or raises one :class:`~allocation.domain.DataValidationError`
-listing every problem found. It never writes to the folder.
+:func:`load_world` reads meta.json and every table (``NAME.parquet``, else ``NAME.csv``) through
+:mod:`allocation.data.files`, checks them against :mod:`allocation.data.schemas` and the rules of
+:mod:`allocation.data.references`, and either returns a complete :class:`~allocation.domain.World`
+or raises one :class:`~allocation.domain.DataValidationError` listing every problem found. It never
+writes to the folder, never reads outside it (links that lead out are refused), and no file can
+make it fail any other way: a fault of the checker itself is one more problem, never a traceback.
 
 :func:`write_world` writes a folder atomically: into a temporary sibling, renamed into place at the
 end, so a crash never leaves a half-written folder behind.
@@ -133,7 +135,8 @@ def load_world(path: Path, *, with_holdout: bool = True) -> World:
 
     Raises:
         ClosetflowError: ``path`` is not a folder.
-        DataValidationError: Anything in it breaks the contract; ``problems`` lists all of it.
+        DataValidationError: Anything in it breaks the contract, or cannot be read or checked;
+            ``problems`` lists all of it, each located as ``file:row:column``.
     """
     folder = Path(path)
     if not folder.is_dir():
