@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.http.auth import KeyChecker, require_role
+from api.http.dbgate import DatabaseGate
 from api.http.metrics import Metrics
 from api.http.readers import ForecastReader
 from api.keys import KeyInfo, Role
@@ -42,6 +43,7 @@ class Services:
     keys: KeyChecker
     forecasts: ForecastReader
     metrics: Metrics
+    database_gate: DatabaseGate | None = None  # None: the embedded SQLite file, which cannot be away
 
 
 # The dependencies are coroutines: FastAPI runs a plain function on a worker thread, and a hop per

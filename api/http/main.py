@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.http import jobs_dispatch
 from api.http.auth import KeyChecker
+from api.http.dbgate import DatabaseGate, DatabaseGateMiddleware
 from api.http.deps import Services
 from api.http.errors import install_error_handlers
 from api.http.lifecycle import prepare
@@ -48,6 +49,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         keys=KeyChecker(rt.sessions),
         forecasts=ForecastReader(rt.sessions, rt.engine),
         metrics=Metrics(rt.sessions),
+        # Only a server database can be away; the embedded SQLite file is always there.
+        database_gate=DatabaseGate(rt) if not rt.database_url.startswith("sqlite") else None,
     )
 
     @asynccontextmanager
@@ -80,5 +83,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         upload_limit=settings.max_upload_mb * 2**20,
         upload_paths=frozenset({"/datasets"}),
     )
+    app.add_middleware(DatabaseGateMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     return app
