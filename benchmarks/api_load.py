@@ -81,6 +81,9 @@ def prepare(workdir: Path, scale: str, seed: int, database_url: str | None) -> t
     ctx = StepContext(job.id, JobOptions.from_json(job.options), runtime.store)
     for step in ("check", "forecast"):
         run_step(ctx, step, runtime.ledger)
+    # Only its forecast rows are wanted: cancelled, the job is not resumed by the server at start
+    # (which would run the medium solve and replay in the server process during the measurement).
+    service.cancel_job(runtime.sessions, job.id, actor="bench")
     _say(f"{scale} world ready in {time.perf_counter() - t:.1f} s: forecast rows of job {job.id}")
     _, key = create_key(runtime.sessions, role=Role.BUYER, name="bench", actor="bench")
     target = Target(
