@@ -222,14 +222,19 @@ def write_world(world: World, path: Path, *, fmt: str = "parquet") -> None:
 
     Raises:
         ClosetflowError: Unknown ``fmt``; ``path`` is a file, or a non-empty folder without
-            meta.json (it is not ours to replace).
+            meta.json (it is not ours to replace); its parent cannot be created or written.
     """
     if fmt not in FORMATS:
         raise ClosetflowError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     target = Path(path)
     _check_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as exc:
+        # A folder that cannot be made there (a file in the way, no permission, a full disk) is the
+        # caller's to fix: say where and why, not a traceback.
+        raise ClosetflowError(f"cannot write the data folder {target}: {exc.strerror or exc}") from None
     staging.chmod(0o755)  # mkdtemp makes it private; the data folder is for everyone who plans
     try:
         _write_contents(world, staging, fmt)

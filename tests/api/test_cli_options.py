@@ -219,3 +219,13 @@ def test_console_script_internal_error(tmp_path: Path) -> None:
     (log,) = (tmp_path / "logs").glob("closetflow-*.log")
     assert res.stderr == f"internal error: RuntimeError: bug in the generator; details in {log}\n"
     assert "Traceback (most recent call last)" in log.read_text()
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder")
+    res = runner.invoke(app, ["simulate", "--scale", "tiny", "--out", str(in_the_way / "world")])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot write the data folder" in lines[0] and str(in_the_way) in lines[0]
