@@ -71,6 +71,10 @@ def run_job(cfg: JobConfig, progress: Progress | None = None) -> JobResult:
     if cfg.solver not in lp_backends():
         raise ClosetflowError(f"unknown solver {cfg.solver!r}; choose one of {', '.join(lp_backends())}")
     RiskPolicy.parse(cfg.risk)  # refuse a bad policy before any work
+    try:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ClosetflowError(f"cannot write the output folder {cfg.out}: {exc.strerror or exc}") from None
 
     t = time.perf_counter()
     if cfg.data is None:

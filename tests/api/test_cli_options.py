@@ -229,3 +229,11 @@ def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path: P
     assert "Traceback" not in res.output
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "cannot write the data folder" in lines[0] and str(in_the_way) in lines[0]
+
+
+def test_a_run_whose_output_folder_cannot_be_made_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder")
+    res = runner.invoke(app, ["run", "--scale", "tiny", "--out", str(in_the_way / "run")])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and "cannot write the output folder" in res.output
