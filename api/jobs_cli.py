@@ -146,7 +146,9 @@ def _summary(rep: dict[str, object]) -> None:
         table.add_column(col, justify="right")
     val = rep.get("validation")
     if isinstance(val, dict):
-        for name in ("greedy", "closetflow", "hindsight"):
+        for name in ("greedy", "rules", "closetflow", "hindsight"):
+            if name not in val:  # a report stored before the rules planner was added
+                continue
             o = val[name]
             table.add_row(name, f"{o['fill_rate']:.3f}", f"{o['value']:,.0f}", f"{o['cost']:,.0f}", str(o["transfers"]))
     if isinstance(val, dict):
@@ -157,10 +159,12 @@ def _summary(rep: dict[str, object]) -> None:
     plan = rep["plan"]
     assert isinstance(solver, dict) and isinstance(plan, dict)
     gap = val.get("gap_captured") if isinstance(val, dict) else None
+    gap_rules = val.get("gap_captured_vs_rules") if isinstance(val, dict) else None
     console.print(
         f"tonight's plan: {plan['filled']}/{plan['reservations']} reservations filled, "
         f"{plan['transfers']} transfers; solver {solver['backend']} {solver['status']} in {solver['seconds']:.1f}s "
-        f"({solver['variables']:,} variables); gap captured: {gap if gap is None else f'{gap:.3f}'}"
+        f"({solver['variables']:,} variables); gap captured vs rules: "
+        f"{gap_rules if gap_rules is None else f'{gap_rules:.3f}'}, vs greedy: {gap if gap is None else f'{gap:.3f}'}"
     )
 
 

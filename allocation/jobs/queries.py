@@ -73,7 +73,7 @@ def plan_summary(sessions: sessionmaker[Session], plan_id: str) -> dict[str, Any
 
 
 def plan_validation(sessions: sessionmaker[Session], plan_id: str) -> dict[str, Any]:
-    """The holdout replay of greedy, closetflow and hindsight, as the validate step stored it.
+    """The holdout replay of greedy, rules, closetflow and hindsight, as the validate step stored it.
 
     A plan whose dataset has no holdout (or whose job has not published yet) has none:
     ``NotFoundError`` saying which.

@@ -18,7 +18,7 @@ from allocation.jobs.options import JobOptions
 
 __all__ = ["ReportExtras", "build_report", "clean_json", "render_html"]
 
-POLICIES = ("greedy", "closetflow", "hindsight")
+POLICIES = ("greedy", "rules", "closetflow", "hindsight")
 
 
 def clean_json(obj: Any) -> Any:
@@ -123,12 +123,15 @@ def render_html(report: dict[str, Any], extras: ReportExtras) -> str:
     val = report.get("validation")
     if isinstance(val, dict):
         for name in POLICIES:
+            if name not in val:  # a report stored before the rules planner was added
+                continue
             o = val[name]
             rows.append(
                 f"<tr><td>{name}</td><td>{o['fill_rate']:.3f}</td><td>{o['value']:,.0f}</td>"
                 f"<td>{o['cost']:,.0f}</td><td>{o['capacity_overflow']}</td></tr>"
             )
     gap = val.get("gap_captured") if isinstance(val, dict) else None
+    gap_rules = val.get("gap_captured_vs_rules") if isinstance(val, dict) else None
     table = (
         "<table border=1 cellpadding=4><tr><th>policy</th><th>fill rate</th><th>value $</th>"
         "<th>cost $</th><th>capacity overflow</th></tr>" + "".join(rows) + "</table>"
@@ -136,7 +139,8 @@ def render_html(report: dict[str, Any], extras: ReportExtras) -> str:
     parts = [
         f"<h1>closetflow run — {report['scale']} world, plan date {report['plan_date']}</h1>",
         table,
-        f"<p>gap captured (value): {gap if gap is None else round(gap, 3)}</p>",
+        f"<p>gap captured (value) against rules: {gap_rules if gap_rules is None else round(gap_rules, 3)}; "
+        f"against greedy (the floor): {gap if gap is None else round(gap, 3)}</p>",
         f"<pre>{json.dumps(clean_json(report['plan']), indent=1)}</pre>",
     ]
     for i, fig in enumerate(_figures(report, extras)):

@@ -225,7 +225,7 @@ def project_step(ctx: StepContext) -> dict[str, Any]:
 
 
 def validate_step(ctx: StepContext) -> dict[str, Any]:
-    """Replay greedy, closetflow and hindsight on the holdout (skipped when there is none)."""
+    """Replay greedy, rules, closetflow and hindsight on the holdout (skipped when there is none)."""
     world, statics = ctx.world(), ctx.statics()
     if world.holdout is None or not ctx.options.validate:
         ctx.put_json("validation.json", None)
@@ -254,6 +254,8 @@ def validate_step(ctx: StepContext) -> dict[str, Any]:
         **{name: o.summary() for name, o in v.outcomes.items()},
         "gap_captured": v.gap_captured("value"),
         "gap_captured_fill_rate": v.gap_captured("fill_rate"),
+        "gap_captured_vs_rules": v.gap_captured("value", baseline="rules"),
+        "gap_captured_vs_rules_fill_rate": v.gap_captured("fill_rate", baseline="rules"),
         "fill_by_event_day": {name: fill_by_event_day(o.replay, statics) for name, o in v.outcomes.items()},
     }
     cf = v.outcomes["closetflow"].replay

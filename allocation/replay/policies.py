@@ -1,4 +1,5 @@
-"""The three policies the replay compares: greedy, closetflow and the hindsight optimum.
+"""Policies the replay compares: greedy, closetflow and the hindsight optimum (the rules planner
+lives in ``rules_policy``).
 
 - ``GreedyPolicy`` is what a spreadsheet does: first come first served, each reservation from its
   nearest site on its ship-by day if a unit is ready there, cleaning first-in first-out, no

@@ -1,6 +1,7 @@
-"""Validation against the holdout schedule: three policies replayed on the same realized days.
+"""Validation against the holdout schedule: four policies replayed on the same realized days.
 
-Greedy (first come first served), closetflow (tonight's model re-solved every ``replan_every``
+Greedy (first come first served, the floor), rules (a competent warehouse's rules, no optimiser:
+``rules_policy.RulesPolicy``), closetflow (tonight's model re-solved every ``replan_every``
 days with what it may know that morning: its recourse for late returns and failed cleanings) and
 the hindsight optimum (the same model solved knowing the schedule). Figures are realized ones:
 reservations actually filled under the realized returns, cleaning outcomes, bookings and capacity.
@@ -17,6 +18,7 @@ from allocation.domain import World
 from allocation.model.snapshot import Information
 from allocation.replay.engine import Policy, ReplayResult, replay
 from allocation.replay.policies import GreedyPolicy, PlanningPolicy
+from allocation.replay.rules_policy import RulesPolicy
 from allocation.state import Schedule, initial_state, realized_schedule
 from allocation.statics import Statics
 from solvers.base import SolveOptions
@@ -60,17 +62,19 @@ class ValidationResult:
     outcomes: dict[str, PolicyOutcome]
     schedule: Schedule
 
-    def gap_captured(self, metric: str = "value") -> float:
+    def gap_captured(self, metric: str = "value", baseline: str = "greedy") -> float:
+        """Share of the ``baseline``-to-hindsight gap closetflow captures on ``metric``."""
         o = self.outcomes
         return gap_captured(
-            getattr(o["greedy"], metric), getattr(o["closetflow"], metric), getattr(o["hindsight"], metric)
+            getattr(o[baseline], metric), getattr(o["closetflow"], metric), getattr(o["hindsight"], metric)
         )
 
 
-def gap_captured(greedy: float, closetflow: float, hindsight: float) -> float:
-    """(closetflow - greedy) / (hindsight - greedy); nan when hindsight does no better than greedy."""
-    span = hindsight - greedy
-    return float((closetflow - greedy) / span) if span > 1e-9 else float("nan")
+def gap_captured(baseline: float, closetflow: float, hindsight: float) -> float:
+    """(closetflow - baseline) / (hindsight - baseline); nan when hindsight does no better than the
+    baseline (greedy, the floor, or rules)."""
+    span = hindsight - baseline
+    return float((closetflow - baseline) / span) if span > 1e-9 else float("nan")
 
 
 def _outcome(
@@ -100,7 +104,7 @@ def validate_policies(
     replan_every: int = 1,
     on_day: Callable[[str, int], None] | None = None,
 ) -> ValidationResult:
-    """Replay greedy, closetflow and hindsight on the world's holdout schedule.
+    """Replay greedy, rules, closetflow and hindsight on the world's holdout schedule.
 
     Args:
         world: a world with ``holdout``.
@@ -123,6 +127,7 @@ def validate_policies(
 
     policies: list[Policy] = [
         GreedyPolicy(statics),
+        RulesPolicy(statics),
         PlanningPolicy("closetflow", statics, cf_info, options, replan_every),
         PlanningPolicy("hindsight", statics, hindsight_info, options, replan_every),
     ]

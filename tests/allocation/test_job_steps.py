@@ -45,7 +45,7 @@ def test_steps_resume_one_by_one_in_fresh_processes_and_match_the_one_shot_run(
         pd.testing.assert_frame_equal(a, b)
     ra = json.loads((tmp_path / "a" / "jobs" / "j1" / "report.json").read_text())
     rb = json.loads((tmp_path / "b" / "jobs" / "j1" / "report.json").read_text())
-    for policy in ("greedy", "closetflow", "hindsight"):
+    for policy in ("greedy", "rules", "closetflow", "hindsight"):
         for key in ("fill_rate", "value", "cost", "filled", "transfers"):
             assert ra["validation"][policy][key] == rb["validation"][policy][key]
     assert ra["plan"] == rb["plan"]

@@ -1,10 +1,10 @@
 """Invariants of the replay, whatever a policy asks for (hypothesis).
 
 A random policy asks for random shipments from random sites, random cleaning orders and random
-transfers on generated tiny worlds; the model policies run too. Every run must satisfy: no unit
-ships while it is out (never twice at once), no reservation is filled twice, no capacity is
-exceeded, nothing ships before it is ready, and a reservation counts as filled only if it left a
-site no later than its event date minus the transit days to its zone.
+transfers on generated tiny worlds; greedy, the rules planner and the model policies run too.
+Every run must satisfy: no unit ships while it is out (never twice at once), no reservation is
+filled twice, no capacity is exceeded, nothing ships before it is ready, and a reservation counts
+as filled only if it left a site no later than its event date minus the transit days to its zone.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from allocation.domain import World
 from allocation.model.snapshot import Information, RiskPolicy
 from allocation.replay.engine import DayDecision, ReplayResult, replay
 from allocation.replay.policies import GreedyPolicy, PlanningPolicy
+from allocation.replay.rules_policy import RulesPolicy
 from allocation.simulate.world import simulate_world
 from allocation.state import ExecState, Schedule, U, initial_state, realized_schedule
 from allocation.statics import Statics
@@ -100,7 +101,7 @@ def test_random_policy_never_breaks_the_rules(seed: int, policy_seed: int) -> No
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 50))
-def test_greedy_and_model_policies_keep_the_rules(seed: int) -> None:
+def test_greedy_rules_and_model_policies_keep_the_rules(seed: int) -> None:
     world, statics, sched = tiny(seed % 4)
     pmf = np.full((len(world.units) + statics.n_res, 4), 0.25)
     opts = SolveOptions(backend="highs", time_limit_s=30)
@@ -108,6 +109,11 @@ def test_greedy_and_model_policies_keep_the_rules(seed: int) -> None:
     def info(day: int) -> Information:
         return Information(RiskPolicy.parse("quantile:0.8"), pmf, None, None, None)
 
-    for policy in (GreedyPolicy(statics), PlanningPolicy("closetflow", statics, info, opts, replan_every=2)):
+    policies = (
+        GreedyPolicy(statics),
+        RulesPolicy(statics),
+        PlanningPolicy("closetflow", statics, info, opts, replan_every=2),
+    )
+    for policy in policies:
         result = replay(policy, statics, sched, initial_state(world, statics, sched))
         check_invariants(world, statics, sched, result)

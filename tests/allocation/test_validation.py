@@ -20,7 +20,7 @@ def base_rate_info(world_delays: np.ndarray, rows: int) -> Information:
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000))
-def test_hindsight_bounds_closetflow_and_greedy(seed: int) -> None:
+def test_hindsight_bounds_closetflow_rules_and_greedy(seed: int) -> None:
     world = simulate_world("tiny", seed)
     statics = Statics.from_world(world)
     info = base_rate_info(
@@ -32,12 +32,16 @@ def test_hindsight_bounds_closetflow_and_greedy(seed: int) -> None:
     assert o["hindsight"].fill_rate >= o["greedy"].fill_rate - 1e-9
     assert o["hindsight"].value >= o["closetflow"].value - 1e-6
     assert o["hindsight"].value >= o["greedy"].value - 1e-6
+    assert o["hindsight"].fill_rate >= o["rules"].fill_rate - 1e-9
+    assert o["hindsight"].value >= o["rules"].value - 1e-6
+    assert np.isfinite(v.gap_captured("value", baseline="rules")) or o["hindsight"].value <= o["rules"].value + 1e-9
     assert v.reservations == statics.n_res > 0
 
 
 def test_gap_captured_definition() -> None:
     assert gap_captured(10.0, 15.0, 20.0) == 0.5
     assert gap_captured(10.0, 20.0, 20.0) == 1.0
+    assert gap_captured(16.0, 15.0, 20.0) == -0.25  # below the baseline: negative, not clipped
     assert np.isnan(gap_captured(10.0, 12.0, 10.0))
 
 

@@ -104,7 +104,7 @@ def test_an_embedded_job_end_to_end(api: tuple[TestClient, ApiKeys, Runtime], ti
     unfilled = client.get(f"{plan}/unfilled", headers=planner).json()
     assert sum(unfilled["reasons"].values()) == unfilled["total"]
     validation = client.get(f"{plan}/validation", headers=planner).json()
-    assert {"greedy", "closetflow", "hindsight"} <= set(validation)
+    assert {"greedy", "rules", "closetflow", "hindsight", "gap_captured_vs_rules"} <= set(validation)
     assert validation["closetflow"]["fill_rate"] <= validation["hindsight"]["fill_rate"] + 1e-9
 
     demand = client.get("/forecasts/demand", params={"sku_id": "K000000", "site_id": "SITE0"}, headers=buyer).json()

@@ -99,7 +99,7 @@ def plan_unfilled(
     "/validation",
     response_model=PlanValidation,
     responses=READ_ERRORS,
-    summary="greedy, closetflow and hindsight replayed on the holdout",
+    summary="greedy, rules, closetflow and hindsight replayed on the holdout",
 )
 def plan_validation(runtime: RuntimeDep, _key: PlannerKey, plan_id: Id) -> PlanValidation:
     """404 when the plan's dataset had no holdout, or the job has not published the plan yet."""

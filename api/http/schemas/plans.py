@@ -106,14 +106,20 @@ class PolicyOutcome(BaseModel):
 
 
 class PlanValidation(BaseModel):
-    """greedy (first come first served), closetflow and the hindsight optimum on the same holdout."""
+    """greedy (first come first served, the floor), rules (a warehouse's rules planner), closetflow and
+    the hindsight optimum on the same holdout."""
 
     model_config = ConfigDict(extra="allow")
     plan_id: str
     reservations: int
     replan_every_days: int
     greedy: PolicyOutcome
+    rules: PolicyOutcome | None = Field(None, description="the rules planner; absent in reports made before it")
     closetflow: PolicyOutcome
     hindsight: PolicyOutcome
     gap_captured: float | None = Field(description="(closetflow - greedy) / (hindsight - greedy), by value")
     gap_captured_fill_rate: float | None
+    gap_captured_vs_rules: float | None = Field(
+        None, description="(closetflow - rules) / (hindsight - rules), by value: the headline"
+    )
+    gap_captured_vs_rules_fill_rate: float | None = None
