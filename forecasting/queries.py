@@ -56,9 +56,7 @@ class ForecastQuery:
 def _statement(table: Any, columns: tuple[str, ...], date_col: str, filters: tuple[bool, bool, bool, bool]) -> Any:
     sku, site, start, end = filters
     day = getattr(table, date_col)
-    stmt: Select[Any] = select(*(getattr(table, c) for c in columns)).where(
-        table.dataset_id == bindparam("dataset_id")
-    )
+    stmt: Select[Any] = select(*(getattr(table, c) for c in columns)).where(table.dataset_id == bindparam("dataset_id"))
     if sku:
         stmt = stmt.where(table.sku_id == bindparam("sku_id"))
     if site:
