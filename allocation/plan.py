@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from allocation.domain import UnfilledReason, World
-from allocation.model.snapshot import Information
+from allocation.model.snapshot import Information, conditional_return_pmf
 from allocation.replay.engine import DayDecision, Policy, ReplayResult, replay
 from allocation.replay.policies import GreedyPolicy, PlanRun, day_decision
 from allocation.state import ExecState, Schedule, initial_state
@@ -39,15 +39,20 @@ class Plan:
 
 
 def expected_schedule(statics: Statics, state: ExecState, info: Information) -> Schedule:
-    """The course of events the plan expects: median return days, no failures, planned capacity."""
+    """The course of events the plan expects: median return days, no failures, planned capacity.
+
+    A unit out this morning returns on the median of its return day given it is not back yet
+    (``conditional_return_pmf``): never on or before this morning.
+    """
     n_units = len(state.state)
     arrival = np.full(n_units, -1, dtype=np.int64)
     med = np.zeros(statics.n_res, dtype=np.int64)
     if info.pmf is not None:
-        cdf = info.pmf.cumsum(axis=1)
-        median = np.argmax(cdf >= 0.5, axis=1)
-        out = state.pmf_row >= 0
-        arrival[out] = np.maximum(state.due[out] + median[state.pmf_row[out]], 0)
+        median = np.argmax(info.pmf.cumsum(axis=1) >= 0.5, axis=1)
+        out = np.nonzero(state.pmf_row >= 0)[0]
+        # Units still out: the median of their return day given they are not back this morning.
+        start, p = conditional_return_pmf(info.pmf[state.pmf_row[out]], state.due[out], state.day)
+        arrival[out] = start + np.argmax(p.cumsum(axis=1) >= 0.5, axis=1)
         med = median[n_units:]
     H = statics.horizon
     return Schedule(

@@ -18,7 +18,7 @@ from allocation.domain import ClosetflowError
 from allocation.state import ExecState, Schedule, U
 from allocation.statics import Statics
 
-__all__ = ["Information", "PlanningInput", "RiskPolicy", "planning_input"]
+__all__ = ["Information", "PlanningInput", "RiskPolicy", "conditional_return_pmf", "planning_input"]
 
 FILL_BONUS = 100.0  # dollars added per filled reservation so the plan fills many, then valuable ones
 PROTECT_BUCKET_DAYS = 7  # forecast protection is planned per SKU, site and week of ship days
@@ -102,24 +102,60 @@ class PlanningInput:
     y_obj: np.ndarray
 
 
+def conditional_return_pmf(pmf: np.ndarray, due: np.ndarray, day0: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return-day distribution of units still out on the morning of ``day0``: ``(start, p)``.
+
+    ``pmf`` (n, K+1) is each unit's delay distribution (delay 0..K days after ``due``; the model's
+    last bucket is "K or more"). A unit still out on the morning of ``day0`` is not back on any
+    day up to and including ``day0`` (that day's returns are already processed: the replay plays
+    arrivals before the planner runs, and on the plan date the data's states are the morning's),
+    so its delay is at least ``m = day0 + 1 - due`` and
+    ``P(back on day t) = pmf[t - due] / P(delay >= m)`` for ``t > day0``, zero before.
+    Row ``i`` of ``p`` is the probability of coming back on day ``start[i] + j``; every row sums
+    to 1. This protects the plan from counting supply that cannot come: without it a unit already
+    late keeps the unconditional chance of being on time, and returns land on processed days.
+
+    Past the model's support (``m >= K``: the unit is in the open "K or more" bucket, or the
+    remaining mass is zero) the unit gets a geometric tail starting ``day0 + 1`` with the model's
+    last hazard ``h = pmf[K-1] / (pmf[K-1] + pmf[K])`` (the chance of coming back the day after
+    being ``K-1`` days late), over K+1 days, the mass left after them on the last one; not
+    "back today". ``day0`` may be a scalar or one day per unit (a unit is never back before it).
+    """
+    pmf = np.asarray(pmf, dtype=float)
+    width = pmf.shape[1]
+    K = width - 1
+    due = np.asarray(due, dtype=np.int64)
+    first = np.broadcast_to(np.asarray(day0, dtype=np.int64), due.shape) + 1  # earliest possible day
+    m = first - due  # least possible delay
+    j = np.arange(width)[None, :]
+    p = np.where(j >= m[:, None], pmf, 0.0)
+    rest = p.sum(axis=1)
+    tail = (rest <= 1e-12) | ((m > 0) & (m >= K))
+    p[~tail] /= rest[~tail][:, None]
+    if tail.any():
+        if K >= 1:
+            last = pmf[tail, K - 1]
+            den = last + pmf[tail, K]
+            h = np.where(den > 1e-12, last / np.where(den > 1e-12, den, 1.0), 1.0)
+        else:
+            h = np.ones(int(tail.sum()))
+        geo = h[:, None] * (1.0 - h[:, None]) ** np.arange(width)[None, :]
+        geo[:, -1] = (1.0 - h) ** K  # what is left after K tail days
+        p[tail] = geo
+    start = np.where(tail, first, due)
+    return start, p
+
+
 def _arrival_spread(
-    due: np.ndarray, pmf: np.ndarray, day0: int, risk: RiskPolicy
+    due: np.ndarray, pmf: np.ndarray, day0: int | np.ndarray, risk: RiskPolicy
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, day, weight) of each unit's arrival, conditioned on not being back before ``day0``."""
-    k = pmf.shape[1]
-    j = np.arange(k)[None, :]
-    p = np.where(j >= (day0 - due)[:, None], pmf, 0.0)
-    total = p.sum(axis=1)
-    gone = total <= 1e-12  # later than the model's tail: assume it comes back on the first day
-    p[gone, 0] = 1.0
-    total[gone] = 1.0
-    p /= total[:, None]
-    arrive0 = np.where(gone, day0, due)
+    """(row, day, weight) of each unit's arrival, conditioned on not being back by ``day0``."""
+    start, p = conditional_return_pmf(pmf, due, day0)
     if risk.kind == "quantile":
         jq = np.argmax(p.cumsum(axis=1) >= risk.alpha - 1e-12, axis=1)
-        return np.arange(len(due)), arrive0 + jq, np.ones(len(due))
+        return np.arange(len(due)), start + jq, np.ones(len(due))
     rows, cols = np.nonzero(p > 1e-9)
-    return rows, arrive0[rows] + cols, p[rows, cols]
+    return rows, start[rows] + cols, p[rows, cols]
 
 
 def _protection_buckets(
