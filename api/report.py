@@ -11,9 +11,8 @@ import tempfile
 from pathlib import Path
 
 from allocation.jobs.pipeline import JobResult
-from allocation.jobs.report import clean_json
 
-__all__ = ["clean_json", "write_outputs"]
+__all__ = ["write_outputs"]
 
 PLAN_FILES = ("ships", "cleaning", "transfers", "held_back", "unfilled")
 

@@ -92,6 +92,16 @@ def _page(s: Session, query: Select[*tuple[Any, ...]], *, limit: int, offset: in
     return Page([dict(r) for r in rows], total)
 
 
+def _plan_page(
+    sessions: sessionmaker[Session], plan_id: str, query: Select[*tuple[Any, ...]], *, limit: int, offset: int
+) -> Page:
+    """One page of a plan's rows; ``NotFoundError`` when the plan does not exist (an empty page would
+    not say whether the plan has no rows or there is no such plan)."""
+    with sessions() as s:
+        _plan(s, plan_id)
+        return _page(s, query, limit=limit, offset=offset)
+
+
 def shipments(
     sessions: sessionmaker[Session],
     plan_id: str,
@@ -109,9 +119,7 @@ def shipments(
     if day is not None:
         q = q.where(t.ship_date == day)
     q = q.order_by(t.site_id, t.ship_date, t.id)
-    with sessions() as s:
-        _plan(s, plan_id)
-        return _page(s, q, limit=limit, offset=offset)
+    return _plan_page(sessions, plan_id, q, limit=limit, offset=offset)
 
 
 def cleaning(
@@ -131,9 +139,7 @@ def cleaning(
     if day is not None:
         q = q.where(t.date == day)
     q = q.order_by(t.site_id, t.date, t.rank, t.id)
-    with sessions() as s:
-        _plan(s, plan_id)
-        return _page(s, q, limit=limit, offset=offset)
+    return _plan_page(sessions, plan_id, q, limit=limit, offset=offset)
 
 
 def transfers(
@@ -153,9 +159,7 @@ def transfers(
     if day is not None:
         q = q.where(t.ship_date == day)
     q = q.order_by(t.ship_date, t.from_site, t.id)
-    with sessions() as s:
-        _plan(s, plan_id)
-        return _page(s, q, limit=limit, offset=offset)
+    return _plan_page(sessions, plan_id, q, limit=limit, offset=offset)
 
 
 def unfilled(
