@@ -22,6 +22,9 @@ __all__ = ["Information", "PlanningInput", "RiskPolicy", "conditional_return_pmf
 
 FILL_BONUS = 100.0  # dollars added per filled reservation so the plan fills many, then valuable ones
 PROTECT_BUCKET_DAYS = 7  # forecast protection is planned per SKU, site and week of ship days
+# Dollars per day a shipment leaves before its ship-by day: a tie-break, so a unit ships early only
+# when that frees capacity the plan needs later (otherwise it stays available for longer).
+EARLY_SHIP_PENALTY = 0.01
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Information:
     today_capacity: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # known on the day
     sku_fail_rate: np.ndarray | None = None  # (skus,) cleaning failure share; None: the stations' rate
     protect_weight: float = 0.5
+    fill_bonus: float = FILL_BONUS  # dollars per filled reservation in the objective (not in realized value)
+    ship_early_days: int = 0  # shipment candidates up to this many days before the ship-by day
 
     @property
     def hindsight(self) -> bool:
@@ -186,6 +191,26 @@ def _protection_buckets(
     return cell // S, cell % S, first, ub
 
 
+def _ship_candidates(
+    statics: Statics, g: np.ndarray, cr: np.ndarray, cs: np.ndarray, day0: int, early_days: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Shipment candidates (reservation, site, ship day): the ship-by day and up to ``early_days``
+    days before it, never before ``day0`` or the booking day, never past the horizon.
+
+    Shipping early ties a unit up for longer but frees the later day's shipping and pick capacity;
+    the replay allows it, so the model must too when capacity binds. Returns ``(cr, cs, g, ship_day,
+    days_early)``; a unit's return day does not depend on when it left (the rental runs from the event).
+    """
+    last = statics.ship_by(g, cs)
+    first = np.maximum(np.maximum(day0, statics.res_booked[g]), last - max(0, early_days))
+    width = np.clip(last - first + 1, 0, None)
+    width[last >= statics.horizon] = 0
+    rep = np.repeat(np.arange(len(g)), width)
+    offset = np.arange(len(rep)) - np.repeat(np.cumsum(width) - width, width)
+    ship_day = last[rep] - offset
+    return cr[rep], cs[rep], g[rep], ship_day, offset.astype(float)
+
+
 def planning_input(statics: Statics, state: ExecState, day0: int, info: Information) -> PlanningInput:
     """Build the arrays of a planning run on the morning of ``day0`` (after that day's arrivals)."""
     T = statics.horizon - day0
@@ -259,11 +284,9 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
     cr = np.repeat(np.arange(R), S)
     cs = np.tile(np.arange(S), R)
     g = res[cr]
-    ship_day = statics.ship_by(g, cs)
-    ok = (ship_day >= np.maximum(day0, statics.res_booked[g])) & (ship_day < statics.horizon)
-    cr, cs, g, ship_day = cr[ok], cs[ok], g[ok], ship_day[ok]
-    value = statics.res_value[g] * (1.0 + 0.5 * statics.res_priority[g]) + FILL_BONUS
-    cand_obj = value - statics.ship_cost[cs, statics.res_zone[g]]
+    cr, cs, g, ship_day, early = _ship_candidates(statics, g, cr, cs, day0, info.ship_early_days)
+    value = statics.res_value[g] * (1.0 + 0.5 * statics.res_priority[g]) + info.fill_bonus
+    cand_obj = value - statics.ship_cost[cs, statics.res_zone[g]] - EARLY_SHIP_PENALTY * early
     back0 = statics.res_event[g] + statics.res_days[g] + statics.ship_days[cs, statics.res_zone[g]]
     if sched is not None:
         ret_c, ret_day, ret_w = np.arange(len(g)), back0 + sched.res_delay[g], np.ones(len(g))
@@ -277,7 +300,7 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
 
     if demand is not None:
         kk, ss, tau, y_ub = _protection_buckets(demand[skus][:, :, day0:], statics.ship_days.min(axis=1))
-        y_obj = info.protect_weight * (statics.sku_value[skus[kk]] + FILL_BONUS)
+        y_obj = info.protect_weight * (statics.sku_value[skus[kk]] + info.fill_bonus)
     else:
         kk = ss = tau = np.zeros(0, dtype=np.int64)
         y_ub = y_obj = np.zeros(0)
