@@ -20,7 +20,15 @@ import pyarrow.compute as pc
 
 from allocation.simulate.scales import Scale, Topology
 
-__all__ = ["BookingDraw", "draw_bookings", "make_ids", "split_history"]
+__all__ = [
+    "BookingDraw",
+    "draw_bookings",
+    "draw_delays",
+    "draw_lead_days",
+    "draw_propensity",
+    "make_ids",
+    "split_history",
+]
 
 RECENT_WINDOW_DAYS = 20  # rentals with events this recent may still be out on the plan date
 HISTORY_FILL_SHARE = 0.93  # share of older bookings that were filled (the rest had no unit)
@@ -72,6 +80,43 @@ def daily_profile(days: np.ndarray, plan: dt.date, cal: dict[str, Any]) -> np.nd
     return np.asarray(weekday * yearly, dtype=float)
 
 
+def draw_propensity(cal: dict[str, Any], late_scale: float, n_customers: int, rng: np.random.Generator) -> np.ndarray:
+    """Each customer's probability of returning late: Beta around the calibrated level x ``late_scale``."""
+    lr = cal["late_return"]
+    mean_late = float(lr["p_late"]) * late_scale
+    conc = float(lr["propensity_concentration"])
+    return rng.beta(mean_late * conc, (1 - mean_late) * conc, n_customers)
+
+
+def draw_lead_days(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Days from booking to event: 30% last-minute (0-7 days), the rest Gamma(2, 10) (mean 20 days)."""
+    short = rng.uniform(0, 1, n) < 0.3
+    return np.where(short, rng.integers(0, 8, n), np.ceil(rng.gamma(2.0, 10.0, n))).astype(np.int64)
+
+
+def draw_delays(
+    cal: dict[str, Any],
+    propensity: np.ndarray,
+    customer: np.ndarray,
+    zone: np.ndarray,
+    rental_days: np.ndarray,
+    n_zones: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Days each rental comes back late (0: on time).
+
+    Lateness follows the customer's propensity, shifted for long rentals and by zone (carrier
+    quality); a late rental's delay is the calibrated lognormal tail (hours late for cars) with its
+    median mapped to under a day.
+    """
+    n = len(customer)
+    zone_shift = rng.normal(0.0, 0.25, n_zones)
+    logit = np.log(propensity[customer] / (1 - propensity[customer])) + 0.35 * (rental_days == 8) + zone_shift[zone]
+    late = rng.uniform(0, 1, n) < 1 / (1 + np.exp(-logit))
+    tail = np.exp(rng.normal(0.0, float(cal["late_return"]["lognormal_sigma"]), n)) * 0.8
+    return np.where(late, np.clip(np.ceil(tail), 1, 30), 0).astype(np.int64)
+
+
 def draw_bookings(
     sc: Scale,
     cal: dict[str, Any],
@@ -100,29 +145,19 @@ def draw_bookings(
     n_cust = max(20, n // 4)
     activity = rng.lognormal(0.0, 1.2, n_cust)
     customer_zone = rng.choice(topo.n_zones, size=n_cust, p=topo.zone_share)
-    lr = cal["late_return"]
-    mean_late = float(lr["p_late"]) * late_scale
-    conc = float(lr["propensity_concentration"])
-    propensity = rng.beta(mean_late * conc, (1 - mean_late) * conc, n_cust)
+    propensity = draw_propensity(cal, late_scale, n_cust, rng)
 
     customer = rng.choice(n_cust, size=n, p=activity / activity.sum())
     zone = customer_zone[customer]
     sku = rng.choice(len(skus), size=n, p=skus["_weight"].to_numpy())
     rental_days = np.where(rng.uniform(0, 1, n) < 0.25, 8, 4)
-    short = rng.uniform(0, 1, n) < 0.3
-    lead = np.where(short, rng.integers(0, 8, n), np.ceil(rng.gamma(2.0, 10.0, n))).astype(np.int64)
+    lead = draw_lead_days(n, rng)
     nearest_days = topo.ship_days[topo.nearest_site[zone], zone]
     lead = np.maximum(lead, nearest_days)  # a booking always leaves time to ship from the nearest site
     value = skus["rental_value"].to_numpy()[sku] * np.where(rental_days == 8, 1.6, 1.0)
     priority = (rng.uniform(0, 1, n) < 0.05).astype(np.int64)
 
-    # Lateness: customer propensity, shifted for long rentals and by zone (carrier quality).
-    zone_shift = rng.normal(0.0, 0.25, topo.n_zones)
-    logit = np.log(propensity[customer] / (1 - propensity[customer])) + 0.35 * (rental_days == 8) + zone_shift[zone]
-    late = rng.uniform(0, 1, n) < 1 / (1 + np.exp(-logit))
-    # The calibrated lognormal tail (hours late for cars) with its median mapped to under a day.
-    tail = np.exp(rng.normal(0.0, float(lr["lognormal_sigma"]), n)) * 0.8
-    delay = np.where(late, np.clip(np.ceil(tail), 1, 30), 0).astype(np.int64)
+    delay = draw_delays(cal, propensity, customer, zone, rental_days, topo.n_zones, rng)
 
     year = (days >= -365) & (days < 0)
     return BookingDraw(

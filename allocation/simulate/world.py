@@ -24,7 +24,7 @@ from allocation.domain import Holdout, World
 from allocation.simulate.history import BookingDraw, draw_bookings, split_history
 from allocation.simulate.scales import SCALES, Scale, Topology
 
-__all__ = ["SCALES", "Scale", "Topology", "load_calibration", "simulate_world"]
+__all__ = ["SCALES", "Scale", "Topology", "assemble_world", "load_calibration", "simulate_world"]
 
 
 HORIZON_DAYS: Final = 21
@@ -88,6 +88,13 @@ def _quantile_draw(rng: np.random.Generator, quantiles: list[float], n: int) -> 
     return np.interp(rng.uniform(0.0, 1.0, n), levels, q)
 
 
+def draw_prices(cal: dict[str, Any], n_styles: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Rental and retail value of each style ($): calibrated rent prices, retail around the median ratio."""
+    rent = _quantile_draw(rng, cal["rent_price_quantiles"], n_styles).round(0)
+    retail = (rent / float(cal["rent_to_retail_median_ratio"]) * rng.lognormal(0, 0.2, n_styles)).round(0)
+    return rent, retail
+
+
 def make_catalogue(scale: Scale, cal: dict[str, Any], rng: np.random.Generator) -> pd.DataFrame:
     """Styles with a category, a rental value and a Zipf popularity; SKUs are style x size."""
     sizes_per_style = max(1, min(8, round(float(cal["style_sizes_mean"]))))
@@ -95,8 +102,7 @@ def make_catalogue(scale: Scale, cal: dict[str, Any], rng: np.random.Generator) 
     cats = list(cal["category_mix"])
     cat_p = np.array([cal["category_mix"][c] for c in cats])
     style_cat = rng.choice(len(cats), size=n_styles, p=cat_p / cat_p.sum())
-    rent = _quantile_draw(rng, cal["rent_price_quantiles"], n_styles).round(0)
-    retail = (rent / float(cal["rent_to_retail_median_ratio"]) * rng.lognormal(0, 0.2, n_styles)).round(0)
+    rent, retail = draw_prices(cal, n_styles, rng)
     popularity = (np.arange(1, n_styles + 1) ** -float(cal["item_popularity_zipf"]))[rng.permutation(n_styles)]
     size_names = [s for s in cal["size_mix"] if s != "other"][:sizes_per_style]
     size_p = np.array([cal["size_mix"][s] for s in size_names])
@@ -130,12 +136,17 @@ def place_units(
     w = skus["_weight"].to_numpy() ** 0.2
     n = np.maximum(1, np.floor(w / w.sum() * scale.units + rng.uniform(0, 1, len(w)))).astype(np.int64)
     unit_sku = np.repeat(np.arange(len(w)), n)
+    return unit_sku, place_at_sites(unit_sku, len(w), topo, rng)
+
+
+def place_at_sites(unit_sku: np.ndarray, n_skus: int, topo: Topology, rng: np.random.Generator) -> np.ndarray:
+    """The site of each unit: per SKU, site shares skewed away from where its demand is."""
     demand_by_site = np.bincount(topo.nearest_site, weights=topo.zone_share, minlength=topo.n_sites)
     skew = np.roll(demand_by_site, 1) * 0.5 + demand_by_site * 0.5
-    per_sku_site = rng.dirichlet(skew * 6.0, size=len(w))
+    per_sku_site = rng.dirichlet(skew * 6.0, size=n_skus)
     cum = per_sku_site.cumsum(axis=1)[unit_sku]
     unit_site = (rng.uniform(0, 1, len(unit_sku))[:, None] > cum).sum(axis=1)
-    return unit_sku, np.minimum(unit_site, topo.n_sites - 1)
+    return np.minimum(unit_site, topo.n_sites - 1)
 
 
 def make_stations(
@@ -238,14 +249,37 @@ def simulate_world(
     draw: BookingDraw = draw_bookings(
         sc, cal, topo, skus, plan, horizon_days, HISTORY_DAYS, LATE_LEVEL_SCALE, streams[3]
     )
-    stations = make_stations(sc, topo, unit_site, draw.daily_demand_mean, streams[4])
+    name = scale if isinstance(scale, str) else "custom"
+    meta: dict[str, object] = {"plan_date": plan.isoformat(), "horizon_days": horizon_days, "scale": name, "seed": seed}
+    return assemble_world(sc, topo, skus, unit_sku, unit_site, draw, plan, horizon_days, meta, streams[4], streams[5])
+
+
+def assemble_world(
+    sc: Scale,
+    topo: Topology,
+    skus: pd.DataFrame,
+    unit_sku: np.ndarray,
+    unit_site: np.ndarray,
+    draw: BookingDraw,
+    plan: dt.date,
+    horizon_days: int,
+    meta: dict[str, object],
+    station_rng: np.random.Generator,
+    split_rng: np.random.Generator,
+) -> World:
+    """The world's tables from its network, catalogue, units and bookings (simulated or real).
+
+    Stations are sized to the bookings' daily demand; the bookings are split at the plan date into
+    history, open reservations, unit states and the holdout (``split_history``).
+    """
+    stations = make_stations(sc, topo, unit_site, draw.daily_demand_mean, station_rng)
     tables = split_history(
-        draw, skus, unit_sku, unit_site, stations, topo, plan, horizon_days, CLEANING_FAILURE_RATE, streams[5]
+        draw, skus, unit_sku, unit_site, stations, topo, plan, horizon_days, CLEANING_FAILURE_RATE, split_rng
     )
     sites = pd.DataFrame(
         {"site_id": [f"SITE{s}" for s in range(topo.n_sites)], "name": [f"Site {s}" for s in range(topo.n_sites)]}
     )
-    disruptions = make_disruptions(stations, plan, horizon_days, streams[4])
+    disruptions = make_disruptions(stations, plan, horizon_days, station_rng)
     holdout = Holdout(
         returns=tables["holdout_returns"],
         delays=tables["holdout_delays"],
@@ -253,19 +287,18 @@ def simulate_world(
         bookings=tables["holdout_bookings"],
         disruptions=disruptions,
     )
-    name = scale if isinstance(scale, str) else "custom"
     return World(
         plan_date=plan,
         horizon_days=horizon_days,
         sites=sites,
         stations=stations,
         lanes=make_lanes(topo),
-        skus=skus.drop(columns="_weight"),
+        skus=skus.drop(columns="_weight", errors="ignore"),
         units=tables["units"],
         customers=tables["customers"],
         reservations=tables["reservations"],
         rentals=tables["rentals"],
         bookings=tables["bookings"],
         holdout=holdout,
-        meta={"plan_date": plan.isoformat(), "horizon_days": horizon_days, "scale": name, "seed": seed},
+        meta=meta,
     )
