@@ -130,8 +130,16 @@ def render_html(report: dict[str, Any], extras: ReportExtras) -> str:
                 f"<tr><td>{name}</td><td>{o['fill_rate']:.3f}</td><td>{o['value']:,.0f}</td>"
                 f"<td>{o['cost']:,.0f}</td><td>{o['capacity_overflow']}</td></tr>"
             )
+        bound = val.get("lp_bound")
+        if isinstance(bound, dict) and bound.get("value") is not None:
+            # Not a policy: the perfect-information LP no policy can beat, on the same value scale.
+            rows.append(
+                f"<tr><td>LP bound ({bound['status']}, {bound['seconds']:.1f} s)</td><td>—</td>"
+                f"<td>{bound['value']:,.0f}</td><td>—</td><td>—</td></tr>"
+            )
     gap = val.get("gap_captured") if isinstance(val, dict) else None
     gap_rules = val.get("gap_captured_vs_rules") if isinstance(val, dict) else None
+    to_bound = val.get("hindsight_vs_lp_bound") if isinstance(val, dict) else None
     table = (
         "<table border=1 cellpadding=4><tr><th>policy</th><th>fill rate</th><th>value $</th>"
         "<th>cost $</th><th>capacity overflow</th></tr>" + "".join(rows) + "</table>"
@@ -140,7 +148,8 @@ def render_html(report: dict[str, Any], extras: ReportExtras) -> str:
         f"<h1>closetflow run — {report['scale']} world, plan date {report['plan_date']}</h1>",
         table,
         f"<p>gap captured (value) against rules: {gap_rules if gap_rules is None else round(gap_rules, 3)}; "
-        f"against greedy (the floor): {gap if gap is None else round(gap, 3)}</p>",
+        f"against greedy (the floor): {gap if gap is None else round(gap, 3)}; "
+        f"hindsight / LP bound: {to_bound if to_bound is None else round(to_bound, 3)}</p>",
         f"<pre>{json.dumps(clean_json(report['plan']), indent=1)}</pre>",
     ]
     for i, fig in enumerate(_figures(report, extras)):

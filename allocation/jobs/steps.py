@@ -256,6 +256,8 @@ def validate_step(ctx: StepContext) -> dict[str, Any]:
         "gap_captured_fill_rate": v.gap_captured("fill_rate"),
         "gap_captured_vs_rules": v.gap_captured("value", baseline="rules"),
         "gap_captured_vs_rules_fill_rate": v.gap_captured("fill_rate", baseline="rules"),
+        "lp_bound": v.lp_bound.summary() if v.lp_bound is not None else None,
+        "hindsight_vs_lp_bound": v.hindsight_vs_lp_bound,
         "fill_by_event_day": {name: fill_by_event_day(o.replay, statics) for name, o in v.outcomes.items()},
     }
     cf = v.outcomes["closetflow"].replay

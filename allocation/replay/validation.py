@@ -5,6 +5,9 @@ Greedy (first come first served, the floor), rules (a competent warehouse's rule
 days with what it may know that morning: its recourse for late returns and failed cleanings) and
 the hindsight optimum (the same model solved knowing the schedule). Figures are realized ones:
 reservations actually filled under the realized returns, cleaning outcomes, bookings and capacity.
+Beside them, ``bound.lp_bound``: one perfect-information LP from day 0 whose optimum no policy's
+realized value can exceed, so "hindsight / bound" says how far from the best possible the strongest
+policy still is.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import numpy as np
 
 from allocation.domain import World
 from allocation.model.snapshot import Information
+from allocation.replay.bound import LpBound
+from allocation.replay.bound import lp_bound as solve_lp_bound
 from allocation.replay.engine import Policy, ReplayResult, replay
 from allocation.replay.policies import GreedyPolicy, PlanningPolicy
 from allocation.replay.rules_policy import RulesPolicy
@@ -61,6 +66,16 @@ class ValidationResult:
     reservations: int
     outcomes: dict[str, PolicyOutcome]
     schedule: Schedule
+    lp_bound: LpBound | None = None  # the perfect-information LP bound; None when not asked for
+
+    @property
+    def hindsight_vs_lp_bound(self) -> float:
+        """Hindsight's realized value / the LP bound (<= 1 up to solver tolerance); nan without a
+        bound or when the bound is not positive (a ratio of a non-positive bound says nothing)."""
+        b = self.lp_bound
+        if b is None or not np.isfinite(b.value) or b.value <= 1e-9:
+            return float("nan")
+        return float(self.outcomes["hindsight"].value / b.value)
 
     def gap_captured(self, metric: str = "value", baseline: str = "greedy") -> float:
         """Share of the ``baseline``-to-hindsight gap closetflow captures on ``metric``."""
@@ -103,6 +118,7 @@ def validate_policies(
     *,
     replan_every: int = 1,
     on_day: Callable[[str, int], None] | None = None,
+    lp_bound: bool = True,
 ) -> ValidationResult:
     """Replay greedy, rules, closetflow and hindsight on the world's holdout schedule.
 
@@ -113,6 +129,7 @@ def validate_policies(
         options: solver options for closetflow's and hindsight's solves.
         replan_every: days between re-plans for both model policies.
         on_day: progress callback (policy name, day).
+        lp_bound: also solve the perfect-information LP bound (``bound.lp_bound``) with ``options``.
     """
     sched = realized_schedule(world, statics)
 
@@ -135,7 +152,8 @@ def validate_policies(
     for p in policies:
         cb = (lambda d, name=p.name: on_day(name, d)) if on_day is not None else None
         outcomes[p.name] = _outcome(p, statics, world, sched, cb)
-    return ValidationResult(reservations=statics.n_res, outcomes=outcomes, schedule=sched)
+    bound = solve_lp_bound(statics, sched, initial_state(world, statics, sched), options) if lp_bound else None
+    return ValidationResult(reservations=statics.n_res, outcomes=outcomes, schedule=sched, lp_bound=bound)
 
 
 def fill_by_event_day(result: ReplayResult, statics: Statics) -> list[float]:

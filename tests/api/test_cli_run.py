@@ -54,6 +54,11 @@ def test_simulate_validate_run_end_to_end(tmp_path: Path) -> None:
     assert sum(plan["unfilled_by_reason"].values()) == plan["reservations"] - plan["filled"]
     v = report["validation"]
     assert v["hindsight"]["fill_rate"] >= max(v[p]["fill_rate"] for p in ("greedy", "rules", "closetflow")) - 1e-9
+    # The perfect-information LP bounds every policy's realized value (issue 10, item 2).
+    bound = v["lp_bound"]["value"]
+    assert v["lp_bound"]["status"] == "optimal"
+    assert max(v[p]["value"] for p in ("greedy", "rules", "closetflow", "hindsight")) <= bound + 1e-6 * abs(bound)
+    assert v["hindsight_vs_lp_bound"] == pytest.approx(v["hindsight"]["value"] / bound)
     ships = pd.read_parquet(out / "plan" / "ships.parquet")
     assert len(ships) == plan["filled"]
     assert ships["reservation_id"].is_unique
@@ -63,6 +68,7 @@ def test_simulate_validate_run_end_to_end(tmp_path: Path) -> None:
         assert (out / "plan" / f"{name}.parquet").exists()
     html = (out / "report.html").read_text()
     assert "Realized fill rate per event day" in html and "capacity use per station-day" in html
+    assert "<td>rules</td>" in html and "LP bound" in html and "hindsight / LP bound" in html
 
     if CONTRACT.exists():
         check = subprocess.run(

@@ -106,6 +106,9 @@ def test_an_embedded_job_end_to_end(api: tuple[TestClient, ApiKeys, Runtime], ti
     validation = client.get(f"{plan}/validation", headers=planner).json()
     assert {"greedy", "rules", "closetflow", "hindsight", "gap_captured_vs_rules"} <= set(validation)
     assert validation["closetflow"]["fill_rate"] <= validation["hindsight"]["fill_rate"] + 1e-9
+    bound = validation["lp_bound"]["value"]
+    assert validation["hindsight"]["value"] <= bound + 1e-6 * abs(bound)
+    assert validation["hindsight_vs_lp_bound"] is not None
 
     demand = client.get("/forecasts/demand", params={"sku_id": "K000000", "site_id": "SITE0"}, headers=buyer).json()
     assert demand["dataset_id"] == dataset_id and demand["job_id"] == job["id"]

@@ -105,6 +105,14 @@ class PolicyOutcome(BaseModel):
     transfers: int
 
 
+class LpBound(BaseModel):
+    """One LP over the whole horizon knowing the holdout, scored like the policies' realized value."""
+
+    value: float | None = Field(description="dollars: filled value - shipping - transfer costs; null if unsolved")
+    seconds: float
+    status: str
+
+
 class PlanValidation(BaseModel):
     """greedy (first come first served, the floor), rules (a warehouse's rules planner), closetflow and
     the hindsight optimum on the same holdout."""
@@ -123,3 +131,9 @@ class PlanValidation(BaseModel):
         None, description="(closetflow - rules) / (hindsight - rules), by value: the headline"
     )
     gap_captured_vs_rules_fill_rate: float | None = None
+    lp_bound: LpBound | None = Field(
+        None, description="the perfect-information LP bound no policy can beat; absent in reports made before it"
+    )
+    hindsight_vs_lp_bound: float | None = Field(
+        None, description="hindsight's realized value / the LP bound: how far the strongest policy is from the best"
+    )
