@@ -17,7 +17,6 @@ No printing here: the CLI (``api.evaluate_cli``) and the benchmark show the figu
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import multiprocessing
 import tempfile
@@ -35,6 +34,7 @@ from allocation.jobs.steps import StepContext, fit_forecasts_step
 from allocation.jobs.store import FileRunStore
 from allocation.model.snapshot import FILL_BONUS, Information, RiskPolicy
 from allocation.replay.validation import ValidationResult, validate_policies
+from allocation.simulate.real_demand import real_demand_world
 from allocation.simulate.world import simulate_world
 
 __all__ = [
@@ -80,7 +80,7 @@ class EvaluateOptions:
     protect_weight: float = 0.5
     fill_bonus: float = FILL_BONUS
     ship_early_days: int = 0
-    lp_bound: bool = True  # also solve the LP bound of the hindsight optimum (when validation offers it)
+    lp_bound: bool = True  # also solve the perfect-information LP bound (hindsight / bound)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -150,14 +150,7 @@ def make_world(world_kind: str, scale: str, seed: int, *, data_dir: Path | None 
     if world_kind == "simulated":
         return simulate_world(scale, seed)
     if world_kind == "real":
-        try:
-            # Imported here: the real-demand world reads the shared data set, which a simulated
-            # evaluation never needs.
-            from allocation.simulate.real_demand import real_demand_world
-        except ImportError:
-            raise ClosetflowError("the real-demand world is not available in this build") from None
-        world: World = real_demand_world(scale, seed, data_dir=data_dir)
-        return world
+        return real_demand_world(scale, seed, data_dir=data_dir)
     raise ClosetflowError(f"unknown world {world_kind!r}; choose one of {', '.join(WORLD_KINDS)}")
 
 
@@ -218,10 +211,6 @@ def _replay(ctx: StepContext, info: Information, options: EvaluateOptions, say: 
         i = POLICIES.index(name) if name in POLICIES else len(POLICIES) - 1
         say(f"replaying {name}", (i + (day + 1) / H) / len(POLICIES))
 
-    extra: dict[str, Any] = {}
-    # The LP bound lands in validation separately; until it has, evaluate without it.
-    if "lp_bound" in inspect.signature(validate_policies).parameters:
-        extra["lp_bound"] = options.lp_bound
     return validate_policies(
         world,
         statics,
@@ -229,12 +218,12 @@ def _replay(ctx: StepContext, info: Information, options: EvaluateOptions, say: 
         ctx.options.solve_options(),
         replan_every=options.replan_every,
         on_day=on_day,
-        **extra,
+        lp_bound=options.lp_bound,
     )
 
 
 def _seed_result(seed: int, v: ValidationResult, seconds: dict[str, float]) -> SeedResult:
-    bound = getattr(v, "lp_bound", None)
+    bound = v.lp_bound
     lp = (
         None
         if bound is None
@@ -246,7 +235,7 @@ def _seed_result(seed: int, v: ValidationResult, seconds: dict[str, float]) -> S
         policies={name: {"fill_rate": float(o.fill_rate), "value": float(o.value)} for name, o in v.outcomes.items()},
         gap_captured_vs_rules=v.gap_captured("value", baseline="rules"),
         gap_captured_vs_floor=v.gap_captured("value", baseline="greedy"),
-        hindsight_vs_lp_bound=float(getattr(v, "hindsight_vs_lp_bound", math.nan)) if bound is not None else math.nan,
+        hindsight_vs_lp_bound=v.hindsight_vs_lp_bound,
         lp_bound=lp,
         seconds=seconds,
     )
