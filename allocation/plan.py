@@ -197,7 +197,7 @@ def project_plan(world: World, statics: Statics, run: PlanRun, info: Information
         }
     )
     inp, dec = run.inp, run.decisions
-    cells = pd.DataFrame({"sku": inp.skus[inp.y_sku], "site": inp.y_site, "units": dec.protect})
+    cells = pd.DataFrame({"sku": inp.skus[inp.protect.sku], "site": inp.protect.site, "units": dec.protect})
     held = cells.groupby(["sku", "site"], as_index=False)["units"].sum()
     held = held[held["units"] >= 0.05]
     held_back = pd.DataFrame(

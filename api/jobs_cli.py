@@ -17,10 +17,10 @@ from rich.table import Table
 
 from allocation.data.io import write_world
 from allocation.domain import ClosetflowError, DataValidationError
+from allocation.jobs.evaluate import WORLD_KINDS, make_world
 from allocation.jobs.pipeline import JobConfig, run_job
-from allocation.simulate.world import simulate_world
 from api.report import write_outputs
-from api.settings import Settings, help_for, resolve
+from api.settings import Settings, help_for, real_data_dir, resolve
 
 __all__ = ["EXIT_BAD_DATA", "EXIT_BAD_USAGE", "EXIT_INTERNAL", "register"]
 
@@ -69,17 +69,31 @@ def simulate(
     scale: Scale = None,
     seed: Seed = None,
     fmt: Annotated[str | None, typer.Option("--format", metavar="FORMAT", help=help_for("format"))] = None,
+    world_kind: Annotated[
+        str,
+        typer.Option(
+            "--world",
+            metavar="KIND",
+            help="simulated (the calibrated generator) or real (bookings are Rent the Runway rentals from "
+            "CLOSETFLOW_REAL_DATA; see docs/real_demand.md)",
+        ),
+    ] = "simulated",
 ) -> None:
     """Generate a calibrated rental world with its holdout schedule."""
     s = _settings(scale=scale, seed=seed, format=fmt)
+    if world_kind not in WORLD_KINDS:
+        typer.echo(f"error: --world got {world_kind!r}; allowed: {', '.join(WORLD_KINDS)}", err=True)
+        raise typer.Exit(code=EXIT_BAD_USAGE)
     try:
-        with console.status(f"simulating a {s.scale} world (seed {s.seed})"):
-            world = simulate_world(s.scale, s.seed)
+        with console.status(f"generating a {world_kind} {s.scale} world (seed {s.seed})"):
+            data_dir = real_data_dir() if world_kind == "real" else None
+            world = make_world(world_kind, s.scale, s.seed, data_dir=data_dir)
             write_world(world, out, fmt=s.format)
     except ClosetflowError as err:
         raise _fail(err) from err
+    kind = "" if world_kind == "simulated" else f"{world_kind}-demand "
     console.print(
-        f"wrote {s.scale} world to {out}: {len(world.units):,} units, "
+        f"wrote {kind}{s.scale} world to {out}: {len(world.units):,} units, "
         f"{len(world.reservations):,} open reservations, plan date {world.plan_date}"
     )
 

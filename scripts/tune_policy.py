@@ -1,7 +1,7 @@
 """Choose closetflow's looked-at constants on TUNING seeds, kept apart from the REPORTING seeds.
 
 Usage: python scripts/tune_policy.py [--scale small] [--seeds 101-103] [--protect-weights 0.25,0.5,0.75]
-                                     [--fill-bonuses 50,100,200] [--ship-early-days 0] [--jobs 2]
+                                     [--fill-bonuses 50,100,200] [--ship-early-days 2] [--jobs 2]
                                      [--json tuned.json]
 
 Some of closetflow's constants were chosen by looking at replayed results rather than derived:
@@ -37,6 +37,7 @@ from rich.table import Table
 
 from allocation.domain import ClosetflowError
 from allocation.jobs.evaluate import REPORTING_SEEDS, TUNING_SEEDS, EvaluateOptions, evaluate, parse_seeds
+from allocation.model.snapshot import SHIP_EARLY_DAYS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +67,7 @@ def main() -> None:
     ap.add_argument("--seeds", default=f"{TUNING_SEEDS[0]}-{TUNING_SEEDS[-1]}", help="tuning seeds, never 1-5")
     ap.add_argument("--protect-weights", type=lambda t: _numbers(t, float), default=[0.25, 0.5, 0.75])
     ap.add_argument("--fill-bonuses", type=lambda t: _numbers(t, float), default=[50.0, 100.0, 200.0])
-    ap.add_argument("--ship-early-days", type=lambda t: _numbers(t, int), default=[0])
+    ap.add_argument("--ship-early-days", type=lambda t: _numbers(t, int), default=[SHIP_EARLY_DAYS])
     ap.add_argument("--solver", default="highs")
     ap.add_argument("--risk", default="expected")
     ap.add_argument("--jobs", type=int, default=2, help="seeds replayed at once, one process each")

@@ -32,7 +32,7 @@ from allocation.domain import ClosetflowError, World
 from allocation.jobs.options import JobOptions
 from allocation.jobs.steps import StepContext, fit_forecasts_step
 from allocation.jobs.store import FileRunStore
-from allocation.model.snapshot import FILL_BONUS, Information, RiskPolicy
+from allocation.model.snapshot import FILL_BONUS, SHIP_EARLY_DAYS, Information, RiskPolicy
 from allocation.replay.validation import ValidationResult, validate_policies
 from allocation.simulate.real_demand import real_demand_world
 from allocation.simulate.world import simulate_world
@@ -79,7 +79,7 @@ class EvaluateOptions:
     replan_every: int = 1
     protect_weight: float = 0.5
     fill_bonus: float = FILL_BONUS
-    ship_early_days: int = 0
+    ship_early_days: int = SHIP_EARLY_DAYS
     lp_bound: bool = True  # also solve the perfect-information LP bound (hindsight / bound)
 
     def to_json(self) -> dict[str, Any]:
@@ -97,7 +97,7 @@ class SeedResult:
 
     seed: int
     reservations: int
-    policies: dict[str, dict[str, float]]  # policy -> {"fill_rate": share, "value": dollars}
+    policies: dict[str, dict[str, float]]  # policy -> {"fill_rate", "value", "solves", "solve_seconds", ...}
     gap_captured_vs_rules: float
     gap_captured_vs_floor: float
     hindsight_vs_lp_bound: float
@@ -232,7 +232,17 @@ def _seed_result(seed: int, v: ValidationResult, seconds: dict[str, float]) -> S
     return SeedResult(
         seed=seed,
         reservations=v.reservations,
-        policies={name: {"fill_rate": float(o.fill_rate), "value": float(o.value)} for name, o in v.outcomes.items()},
+        policies={
+            name: {
+                "fill_rate": float(o.fill_rate),
+                "value": float(o.value),
+                # How the model policies got there: solves, solver seconds and days a solve gave no plan.
+                "solves": o.solves,
+                "solve_seconds": round(o.solve_seconds, 3),
+                "fallback_days": o.fallback_days,
+            }
+            for name, o in v.outcomes.items()
+        },
         gap_captured_vs_rules=v.gap_captured("value", baseline="rules"),
         gap_captured_vs_floor=v.gap_captured("value", baseline="greedy"),
         hindsight_vs_lp_bound=v.hindsight_vs_lp_bound,

@@ -26,13 +26,14 @@ from allocation.jobs.options import JobOptions
 from allocation.jobs.report import ReportExtras, build_report, render_html
 from allocation.jobs.store import RunStore, npz_bytes, parquet_bytes, read_json, read_npz, read_parquet
 from allocation.model.network import build_problem, decode
+from allocation.model.rounding import round_today
 from allocation.model.snapshot import Information, RiskPolicy, planning_input
 from allocation.plan import Plan, project_plan
 from allocation.replay.policies import PlanRun, solve_plan
 from allocation.replay.validation import ValidationResult, fill_by_event_day, validate_policies
 from allocation.state import initial_state
 from allocation.statics import Statics
-from solvers.base import SolveResult, SolveStatus
+from solvers.base import SolveResult, SolveStatus, solve
 
 __all__ = ["STEPS", "JobOptions", "Step", "StepContext"]
 
@@ -152,7 +153,7 @@ def solve_tonight(ctx: StepContext) -> dict[str, Any]:
     run = solve_plan(statics, initial_state(world, statics, None), 0, ctx.information(), ctx.options.solve_options())
     ctx.memo["run"] = run
     r = run.result
-    stats = {**_result_stats(r), "time_limit_s": ctx.options.time_limit_s}
+    stats = {**_result_stats(r), "time_limit_s": ctx.options.time_limit_s, **_rounding_stats(run, ctx)}
     arrays = (
         {}
         if r.x is None
@@ -161,6 +162,31 @@ def solve_tonight(ctx: StepContext) -> dict[str, Any]:
     ctx.store.put(ctx.job_id, "solution.npz", npz_bytes(**arrays))
     ctx.put_json("solve.json", stats)
     return stats
+
+
+def _rounding_stats(run: PlanRun, ctx: StepContext) -> dict[str, Any]:
+    """How fractional tonight's shipments were and what making them whole units cost.
+
+    The cost is measured, not estimated: the LP is solved again with today's shipments fixed to
+    the rounded ones (later days free), and the objectives compared.
+    """
+    if run.result.x is None or run.problem.n_vars == 0:
+        return {}
+    rounded = round_today(run.inp, run.decisions)
+    today = np.nonzero(run.inp.cand_tau == 0)[0]
+    cols = run.layout.off_X + today
+    fixed = np.isin(today, rounded.chosen).astype(float)
+    lo, hi = run.problem.col_lower.copy(), run.problem.col_upper.copy()
+    lo[cols] = hi[cols] = fixed
+    again = solve(dataclasses.replace(run.problem, col_lower=lo, col_upper=hi), ctx.options.solve_options())
+    base = run.result.objective
+    cost = None if again.x is None or base is None else float(base - again.objective)
+    return {
+        "today_shipments": len(rounded.chosen),
+        "today_fractional": rounded.fractional,
+        "today_candidates_used": rounded.candidates,
+        "rounding_cost": cost,
+    }
 
 
 def _plan_run(ctx: StepContext) -> PlanRun:

@@ -5,8 +5,8 @@ the constraint families in ``allocation.model.rules.RULES``; both are built with
 the cost grows with the number of non-zeros, not with Python objects.
 
 Objective (maximised, dollars): value of each reservation filled (plus ``FILL_BONUS`` and a VIP
-uplift) minus its shipping cost, plus a discounted value for units protected for forecast demand,
-minus transfer costs.
+uplift) minus its shipping cost, plus the expected fills of units held back for forecast demand
+(E[min(D, y)], ``allocation.model.protection``), minus transfer costs.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def build_problem(inp: PlanningInput) -> tuple[LinearProblem, Layout]:
     K, S, T = len(inp.skus), inp.n_sites, inp.T
     kst = K * S * T
     tr_k, tr_a, tr_b, tr_tau, tr_days = _transfer_arcs(inp, K)
-    n_x, n_y, n_tr = len(inp.cand_res), len(inp.y_sku), len(tr_k)
+    n_x, n_y, n_tr = len(inp.cand_res), len(inp.protect), len(tr_k)
     off_I, off_D, off_C = 0, kst, 2 * kst
     off_X = 3 * kst
     off_Y = off_X + n_x
@@ -69,12 +69,12 @@ def build_problem(inp: PlanningInput) -> tuple[LinearProblem, Layout]:
 
     c = np.zeros(n)
     c[off_X:off_Y] = inp.cand_obj
-    c[off_Y:off_TR] = inp.y_obj
+    c[off_Y:off_TR] = inp.protect.obj
     c[off_TR:] = -inp.transfer_cost[tr_a, tr_b]
     col_lo = np.zeros(n)
     col_hi = np.full(n, np.inf)
     col_hi[off_X:off_Y] = 1.0
-    col_hi[off_Y:off_TR] = inp.y_ub  # protection never exceeds the forecast (protection_within_forecast)
+    col_hi[off_Y:off_TR] = inp.protect.ub  # each segment is one unit of E[min(D, y)]
 
     blocks: list[Block] = [rule(inp, lay) for rule in RULES]
     rows, cols, vals, lo, hi = [], [], [], [], []

@@ -7,7 +7,8 @@ and reports name binding constraints by them.
 Variables (see ``allocation.model.network.Layout``), per local SKU k, site s, local day t:
 ``I[k,s,t]`` ready units at day end, ``D[k,s,t]`` dirty units at day end, ``C[k,s,t]`` cleanings
 started, ``X[c]`` shipment candidate c (a reservation from a site on its ship-by day, 0..1),
-``Y[j]`` units protected for forecast demand, ``TR[m]`` units transferred.
+``Y[j]`` units held back for forecast demand (one column per segment of E[min(D, y)], see
+``allocation.model.protection``), ``TR[m]`` units transferred.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocation.model.layout import Layout
+from allocation.model.protection import Protection
 from allocation.model.snapshot import PlanningInput
 
 __all__ = ["RULES", "Block"]
@@ -43,7 +45,8 @@ def ready_inventory_balance(inp: PlanningInput, lay: Layout) -> Block:
     """Hard. Ready stock carries over day to day; nothing ships or moves before it is ready.
 
     I[t] = I[t-1] + yield * C[t - clean_days] + transfers landing + ready_in[t]
-           - shipments[t] - protected[t] - transfers leaving[t];  I >= 0.
+           - shipments[t] - held back[t] + held back that no booking took[t] - transfers leaving[t];
+    I >= 0.
     """
     K, S, T = lay.K, lay.S, lay.T
     k, s, t = (a.ravel() for a in np.meshgrid(np.arange(K), np.arange(S), np.arange(T), indexing="ij"))
@@ -60,9 +63,15 @@ def ready_inventory_balance(inp: PlanningInput, lay: Layout) -> Block:
     parts_r.append(_kst(lay, inp.cand_sku, inp.cand_site, inp.cand_tau))
     parts_c.append(lay.off_X + c)
     parts_v.append(np.ones(len(c)))
-    parts_r.append(_kst(lay, inp.y_sku, inp.y_site, inp.y_tau))
-    parts_c.append(lay.off_Y + np.arange(len(inp.y_sku)))
-    parts_v.append(np.ones(len(inp.y_sku)))
+    y = inp.protect
+    j = np.arange(len(y))
+    parts_r.append(_kst(lay, y.sku, y.site, y.tau))
+    parts_c.append(lay.off_Y + j)
+    parts_v.append(np.ones(len(y)))
+    back = (y.free_tau < T) & (y.free_w > 0)  # held units no booking came for are ready again
+    parts_r.append(_kst(lay, y.sku[back], y.site[back], y.free_tau[back]))
+    parts_c.append(lay.off_Y + j[back])
+    parts_v.append(-y.free_w[back])
     m = np.arange(len(lay.tr_k))
     parts_r += [_kst(lay, lay.tr_k, lay.tr_a, lay.tr_tau), _kst(lay, lay.tr_k, lay.tr_b, lay.tr_tau + lay.tr_days)]
     parts_c += [lay.off_TR + m, lay.off_TR + m]
@@ -85,16 +94,24 @@ def ready_inventory_balance(inp: PlanningInput, lay: Layout) -> Block:
 def dirty_inventory_balance(inp: PlanningInput, lay: Layout) -> Block:
     """Hard. A returned unit waits dirty until cleaned; only returned units can be cleaned.
 
-    D[t] = D[t-1] + returns arriving[t] (known, expected or counted by the risk policy, and those of
-    tonight's shipments) - C[t];  D >= 0.
+    D[t] = D[t-1] + returns arriving[t] (known, expected or counted by the risk policy, those of
+    tonight's shipments, and the expected returns of held-back units) - C[t];  D >= 0.
     """
     K, S, T = lay.K, lay.S, lay.T
     k, s, t = (a.ravel() for a in np.meshgrid(np.arange(K), np.arange(S), np.arange(T), indexing="ij"))
     row = _kst(lay, k, s, t)
     c = inp.ret_cand
-    rows = [row, row[t > 0], row, _kst(lay, inp.cand_sku[c], inp.cand_site[c], inp.ret_tau)]
-    cols = [lay.off_D + row, lay.off_D + row[t > 0] - 1, lay.off_C + row, lay.off_X + c]
-    vals = [np.ones(len(row)), -np.ones(int((t > 0).sum())), np.ones(len(row)), -inp.ret_w]
+    y = inp.protect
+    back = np.nonzero(y.back_tau < T)[0]  # held units that ship come back one rental cycle later
+    rows = [
+        row,
+        row[t > 0],
+        row,
+        _kst(lay, inp.cand_sku[c], inp.cand_site[c], inp.ret_tau),
+        _kst(lay, y.sku[back], y.site[back], y.back_tau[back]),
+    ]
+    cols = [lay.off_D + row, lay.off_D + row[t > 0] - 1, lay.off_C + row, lay.off_X + c, lay.off_Y + back]
+    vals = [np.ones(len(row)), -np.ones(int((t > 0).sum())), np.ones(len(row)), -inp.ret_w, -y.back_w[back]]
     rhs = inp.dirty_in.ravel().copy()
     rhs[
         _kst(lay, *np.meshgrid(np.arange(K), np.arange(S), indexing="ij"), np.zeros((K, S), dtype=np.int64)).ravel()
@@ -126,17 +143,24 @@ def cleaning_capacity_per_site_day(inp: PlanningInput, lay: Layout) -> Block:
     )
 
 
+def _held_back_shipping(inp: PlanningInput, T: int) -> tuple[Protection, np.ndarray]:
+    """Held-back columns expected to ship inside the horizon (their capacity use counts there)."""
+    return inp.protect, np.nonzero(inp.protect.ship_tau < T)[0]
+
+
 def shipping_capacity_per_site_day(inp: PlanningInput, lay: Layout) -> Block:
-    """Hard. Units shipped to customers from a site on a day (booked or protected) fit its shipping station."""
+    """Hard. Units shipped to customers from a site on a day fit its shipping station: booked shipments,
+    and the expected shipments of held-back units on the day they are expected to ship."""
     S, T = lay.S, lay.T
-    rows = np.concatenate([inp.cand_site * T + inp.cand_tau, inp.y_site * T + inp.y_tau])
-    cols = np.concatenate([lay.off_X + np.arange(len(inp.cand_site)), lay.off_Y + np.arange(len(inp.y_site))])
+    y, yj = _held_back_shipping(inp, T)
+    rows = np.concatenate([inp.cand_site * T + inp.cand_tau, y.site[yj] * T + y.ship_tau[yj]])
+    cols = np.concatenate([lay.off_X + np.arange(len(inp.cand_site)), lay.off_Y + yj])
     return Block(
         "shipping_capacity_per_site_day",
         S * T,
         rows,
         cols,
-        np.ones(len(rows)),
+        np.concatenate([np.ones(len(inp.cand_site)), y.ship_w[yj]]),
         np.full(S * T, -np.inf),
         inp.ship_cap.ravel(),
     )
@@ -145,11 +169,14 @@ def shipping_capacity_per_site_day(inp: PlanningInput, lay: Layout) -> Block:
 def warehouse_picks_per_site_day(inp: PlanningInput, lay: Layout) -> Block:
     """Hard. Units picked at a site on a day (shipments, protection and transfers out) fit its warehouse."""
     S, T = lay.S, lay.T
-    rows = np.concatenate([inp.cand_site * T + inp.cand_tau, inp.y_site * T + inp.y_tau, lay.tr_a * T + lay.tr_tau])
+    y, yj = _held_back_shipping(inp, T)
+    rows = np.concatenate(
+        [inp.cand_site * T + inp.cand_tau, y.site[yj] * T + y.ship_tau[yj], lay.tr_a * T + lay.tr_tau]
+    )
     cols = np.concatenate(
         [
             lay.off_X + np.arange(len(inp.cand_site)),
-            lay.off_Y + np.arange(len(inp.y_site)),
+            lay.off_Y + yj,
             lay.off_TR + np.arange(len(lay.tr_k)),
         ]
     )
@@ -158,7 +185,7 @@ def warehouse_picks_per_site_day(inp: PlanningInput, lay: Layout) -> Block:
         S * T,
         rows,
         cols,
-        np.ones(len(rows)),
+        np.concatenate([np.ones(len(inp.cand_site)), y.ship_w[yj], np.ones(len(lay.tr_k))]),
         np.full(S * T, -np.inf),
         inp.pick_cap.ravel(),
     )

@@ -15,16 +15,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocation.domain import ClosetflowError
+from allocation.model.protection import Protection, protection_segments
 from allocation.state import ExecState, Schedule, U
 from allocation.statics import Statics
 
 __all__ = ["Information", "PlanningInput", "RiskPolicy", "conditional_return_pmf", "planning_input"]
 
 FILL_BONUS = 100.0  # dollars added per filled reservation so the plan fills many, then valuable ones
-PROTECT_BUCKET_DAYS = 7  # forecast protection is planned per SKU, site and week of ship days
 # Dollars per day a shipment leaves before its ship-by day: a tie-break, so a unit ships early only
 # when that frees capacity the plan needs later (otherwise it stays available for longer).
 EARLY_SHIP_PENALTY = 0.01
+# Shipment candidates up to this many days before the ship-by day. Chosen on tuning seeds 11-13
+# (small), apart from the reporting seeds: summed realized value 257,806 with 0, 260,410 with 2,
+# 260,113 with 4.
+SHIP_EARLY_DAYS = 2
+MAX_SCENARIOS = 50  # a scenarios:N LP is N copies of the plan's LP: beyond this it is too slow to re-plan nightly
+SCENARIO_SEED = 20_261_129  # root of the scenarios' random stream (with the day: a replay draws the same worlds)
 
 
 @dataclass(frozen=True)
@@ -33,10 +39,11 @@ class RiskPolicy:
 
     kind: str = "expected"
     alpha: float = 0.5
+    n: int = 1  # scenarios sampled (``scenarios`` only)
 
     @classmethod
     def parse(cls, text: str) -> RiskPolicy:
-        """``expected`` or ``quantile:<a>`` with 0 < a < 1."""
+        """``expected``, ``quantile:<a>`` with 0 < a < 1, or ``scenarios:<n>`` with 2 <= n <= 50."""
         if text == "expected":
             return cls("expected")
         if text.startswith("quantile:"):
@@ -46,9 +53,19 @@ class RiskPolicy:
                 alpha = -1.0
             if 0.0 < alpha < 1.0:
                 return cls("quantile", alpha)
-        raise ClosetflowError(f"risk policy {text!r} is not 'expected' or 'quantile:<a>' with 0 < a < 1")
+        if text.startswith("scenarios:"):
+            body = text.split(":", 1)[1]
+            # ASCII digits only: int() would also take " 5", "+5" and "5_0".
+            if body.isascii() and body.isdigit() and 2 <= int(body) <= MAX_SCENARIOS:
+                return cls("scenarios", n=int(body))
+        raise ClosetflowError(
+            f"risk policy {text!r} is not 'expected', 'quantile:<a>' with 0 < a < 1,"
+            f" or 'scenarios:<n>' with 2 <= n <= {MAX_SCENARIOS}"
+        )
 
     def __str__(self) -> str:
+        if self.kind == "scenarios":
+            return f"scenarios:{self.n}"
         return "expected" if self.kind == "expected" else f"quantile:{self.alpha:g}"
 
 
@@ -65,7 +82,7 @@ class Information:
     sku_fail_rate: np.ndarray | None = None  # (skus,) cleaning failure share; None: the stations' rate
     protect_weight: float = 0.5
     fill_bonus: float = FILL_BONUS  # dollars per filled reservation in the objective (not in realized value)
-    ship_early_days: int = 0  # shipment candidates up to this many days before the ship-by day
+    ship_early_days: int = SHIP_EARLY_DAYS  # shipment candidates up to this many days before ship-by
 
     @property
     def hindsight(self) -> bool:
@@ -100,11 +117,7 @@ class PlanningInput:
     ret_cand: np.ndarray  # return arcs: candidate, local day, weight
     ret_tau: np.ndarray
     ret_w: np.ndarray
-    y_sku: np.ndarray  # protection for forecast demand: local SKU, site, day, upper bound, value
-    y_site: np.ndarray
-    y_tau: np.ndarray
-    y_ub: np.ndarray
-    y_obj: np.ndarray
+    protect: Protection  # units held back for forecast demand (``allocation.model.protection``)
 
 
 def conditional_return_pmf(pmf: np.ndarray, due: np.ndarray, day0: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,10 +165,17 @@ def conditional_return_pmf(pmf: np.ndarray, due: np.ndarray, day0: int | np.ndar
 
 
 def _arrival_spread(
-    due: np.ndarray, pmf: np.ndarray, day0: int | np.ndarray, risk: RiskPolicy
+    due: np.ndarray, pmf: np.ndarray, day0: int | np.ndarray, risk: RiskPolicy, draw: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, day, weight) of each unit's arrival, conditioned on not being back by ``day0``."""
+    """(row, day, weight) of each unit's arrival, conditioned on not being back by ``day0``.
+
+    With ``draw`` (one uniform number in (0, 1] per row: a sampled scenario) each return lands,
+    whole, on the day its draw falls in by inverse transform of the conditional distribution.
+    """
     start, p = conditional_return_pmf(pmf, due, day0)
+    if draw is not None:
+        j = np.minimum((p.cumsum(axis=1) < draw[:, None]).sum(axis=1), p.shape[1] - 1)
+        return np.arange(len(due)), start + j, np.ones(len(due))
     if risk.kind == "quantile":
         jq = np.argmax(p.cumsum(axis=1) >= risk.alpha - 1e-12, axis=1)
         return np.arange(len(due)), start + jq, np.ones(len(due))
@@ -163,32 +183,42 @@ def _arrival_spread(
     return rows, start[rows] + cols, p[rows, cols]
 
 
-def _protection_buckets(
-    demand: np.ndarray, own_days: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Forecast demand (K, S, T by event day) summed into ``PROTECT_BUCKET_DAYS`` buckets of ship days.
+@dataclass(frozen=True)
+class ScenarioDraws:
+    """Uniform draws in (0, 1] of scenario ``i`` of ``N``, indexed by global unit or reservation.
 
-    A bucket's units must be in stock by its first ship day: a little conservative, and it keeps
-    one protection column per SKU, site and week instead of per day (most daily cells of a sparse
-    SKU hold a few hundredths of a booking, and those columns made the LP several times slower).
-    Forecast demand at a site ships to its nearest zone (``own_days`` of transit).
+    Stratified across scenarios: each unit (and reservation) gets one base draw ``v`` per day and
+    scenario ``i`` uses ``frac(v + i / N)``, so a unit's N draws fall one in each N-th of (0, 1]
+    and the N worlds together hold its distribution evenly (independent draws often put most of
+    a few scenarios' copies of a return on the same side); within one scenario units stay
+    independent. Drawn for every unit and reservation in a fixed order, whatever their states,
+    and seeded by the day, so a replay re-plans with the same scenarios every time it is run.
     """
-    kk, ss, ee = np.nonzero(demand > 1e-4)
-    tau = ee - own_days[ss]
-    keep = tau >= 0
-    kk, ss, ee, tau = kk[keep], ss[keep], ee[keep], tau[keep]
-    if len(kk) == 0:
-        z = np.zeros(0, dtype=np.int64)
-        return z, z, z, np.zeros(0)
-    S = demand.shape[1]
-    n_buckets = int(tau.max()) // PROTECT_BUCKET_DAYS + 1
-    key = (kk * S + ss) * n_buckets + tau // PROTECT_BUCKET_DAYS
-    uniq, inv = np.unique(key, return_inverse=True)
-    ub = np.bincount(inv, weights=demand[kk, ss, ee])
-    first = np.full(len(uniq), np.iinfo(np.int64).max)
-    np.minimum.at(first, inv, tau)
-    cell = uniq // n_buckets
-    return cell // S, cell % S, first, ub
+
+    unit_return: np.ndarray  # (units,) the return day of a unit still out
+    unit_clean: np.ndarray  # (units,) whether a running cleaning fails
+    res_return: np.ndarray  # (reservations,) the return day of a unit shipped to it tonight
+
+    @classmethod
+    def sample(cls, day0: int, scenario: int, n_scenarios: int, n_units: int, n_res: int) -> ScenarioDraws:
+        rng = np.random.default_rng((SCENARIO_SEED, day0))
+        shift = scenario / n_scenarios
+
+        def draw(n: int) -> np.ndarray:
+            # 1 - frac(...): a draw of exactly 0 would pick a zero-probability first day.
+            return 1.0 - (rng.random(n) + shift) % 1.0
+
+        return cls(draw(n_units), draw(n_units), draw(n_res))
+
+
+def _cycle_days(statics: Statics, own_days: np.ndarray, pmf: np.ndarray | None, n_units: int) -> np.ndarray:
+    """(S,) days from shipping a held-back unit to it being back dirty: out to the nearest zone,
+    the mean rental, back, and the mean expected lateness of the reservations' return models."""
+    rental = float(statics.res_days.mean()) if statics.n_res else 0.0
+    late = 0.0
+    if pmf is not None and pmf.shape[0] > n_units:
+        late = float((pmf[n_units:] @ np.arange(pmf.shape[1])).mean())
+    return np.rint(2 * own_days + rental + late).astype(np.int64)
 
 
 def _ship_candidates(
@@ -203,16 +233,26 @@ def _ship_candidates(
     """
     last = statics.ship_by(g, cs)
     first = np.maximum(np.maximum(day0, statics.res_booked[g]), last - max(0, early_days))
-    width = np.clip(last - first + 1, 0, None)
-    width[last >= statics.horizon] = 0
+    # A reservation whose ship-by day is past the horizon may still leave inside it, early.
+    end = np.minimum(last, statics.horizon - 1)
+    width = np.clip(end - first + 1, 0, None)
     rep = np.repeat(np.arange(len(g)), width)
-    offset = np.arange(len(rep)) - np.repeat(np.cumsum(width) - width, width)
-    ship_day = last[rep] - offset
-    return cr[rep], cs[rep], g[rep], ship_day, offset.astype(float)
+    ship_day = end[rep] - (np.arange(len(rep)) - np.repeat(np.cumsum(width) - width, width))
+    return cr[rep], cs[rep], g[rep], ship_day, (last[rep] - ship_day).astype(float)
 
 
-def planning_input(statics: Statics, state: ExecState, day0: int, info: Information) -> PlanningInput:
-    """Build the arrays of a planning run on the morning of ``day0`` (after that day's arrivals)."""
+def planning_input(
+    statics: Statics, state: ExecState, day0: int, info: Information, *, scenario: int = 0
+) -> PlanningInput:
+    """Build the arrays of a planning run on the morning of ``day0`` (after that day's arrivals).
+
+    Under a ``scenarios:N`` risk policy this is one sampled world, number ``scenario`` (returns
+    on one sampled day, running cleanings sampled to work or fail); ``allocation.model.scenarios``
+    stacks N of them.
+    """
+    draws = None
+    if info.risk.kind == "scenarios" and info.schedule is None:
+        draws = ScenarioDraws.sample(day0, scenario, info.risk.n, len(state.state), statics.n_res)
     T = statics.horizon - day0
     S = statics.n_sites
     sched = info.schedule
@@ -265,6 +305,8 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
     add(dirty0, u, None, np.ones(len(u)))
     u = np.nonzero(mine & (state.state == U.CLEANING))[0]
     y = np.where(will_fail[u], 0.0, 1.0) if sched is not None else clean_yield[usku[u], state.site[u]]
+    if draws is not None:
+        y = (draws.unit_clean[u] <= y).astype(float)  # a sampled running cleaning works or fails, whole
     add(ready_in, u, state.when[u], y)
     u = np.nonzero(mine & (state.state == U.TRANSIT))[0]
     add(ready_in, u, state.when[u], np.ones(len(u)))
@@ -276,7 +318,13 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
         if len(unsure):
             if info.pmf is None:
                 raise ClosetflowError("closetflow planning needs late-return distributions")
-            rows, days, w = _arrival_spread(state.due[unsure], info.pmf[state.pmf_row[unsure]], day0, info.risk)
+            rows, days, w = _arrival_spread(
+                state.due[unsure],
+                info.pmf[state.pmf_row[unsure]],
+                day0,
+                info.risk,
+                None if draws is None else draws.unit_return[unsure],
+            )
             add(dirty_in, unsure[rows], days, w)
 
     # Shipment candidates: every open reservation from every site whose ship-by day is still ahead.
@@ -294,16 +342,27 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
         if info.pmf is None:
             raise ClosetflowError("closetflow planning needs late-return distributions")
         n_units = len(state.state)
-        ret_c, ret_day, ret_w = _arrival_spread(back0, info.pmf[n_units + g], statics.res_event[g], info.risk)
+        # One draw per reservation: its customer is as late whichever site ships the unit.
+        ret_c, ret_day, ret_w = _arrival_spread(
+            back0,
+            info.pmf[n_units + g],
+            statics.res_event[g],
+            info.risk,
+            None if draws is None else draws.res_return[g],
+        )
     keep = ret_day < statics.horizon
     ret_c, ret_day, ret_w = ret_c[keep], ret_day[keep], ret_w[keep]
 
+    protect = Protection.empty()
     if demand is not None:
-        kk, ss, tau, y_ub = _protection_buckets(demand[skus][:, :, day0:], statics.ship_days.min(axis=1))
-        y_obj = info.protect_weight * (statics.sku_value[skus[kk]] + info.fill_bonus)
-    else:
-        kk = ss = tau = np.zeros(0, dtype=np.int64)
-        y_ub = y_obj = np.zeros(0)
+        own = statics.ship_days.min(axis=1)
+        protect = protection_segments(
+            demand[skus][:, :, day0:],
+            own,
+            statics.sku_value[skus] + info.fill_bonus,
+            _cycle_days(statics, own, info.pmf, len(state.state)),
+            info.protect_weight,
+        )
 
     caps: tuple[np.ndarray, ...]
     if sched is not None:
@@ -341,9 +400,5 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
         ret_cand=ret_c,
         ret_tau=ret_day - day0,
         ret_w=ret_w,
-        y_sku=kk,
-        y_site=ss,
-        y_tau=tau,
-        y_ub=y_ub,
-        y_obj=y_obj,
+        protect=protect,
     )

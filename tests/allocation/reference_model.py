@@ -25,7 +25,8 @@ def reference_objective(inp: PlanningInput, *, integer_shipments: bool = False) 
         (k, s, t): pulp.LpVariable(f"C_{k}_{s}_{t}", lowBound=0) for k in range(K) for s in range(S) for t in range(T)
     }
     ship = [pulp.LpVariable(f"X_{c}", lowBound=0, upBound=1, cat=cat) for c in range(len(inp.cand_res))]
-    protect = [pulp.LpVariable(f"Y_{j}", lowBound=0, upBound=float(inp.y_ub[j])) for j in range(len(inp.y_sku))]
+    y = inp.protect
+    protect = [pulp.LpVariable(f"Y_{j}", lowBound=0, upBound=float(y.ub[j])) for j in range(len(y))]
     moves = {}
     for k in range(K):
         for a in range(S):
@@ -41,7 +42,7 @@ def reference_objective(inp: PlanningInput, *, integer_shipments: bool = False) 
 
     m += (
         pulp.lpSum(float(inp.cand_obj[c]) * ship[c] for c in range(len(ship)))
-        + pulp.lpSum(float(inp.y_obj[j]) * protect[j] for j in range(len(protect)))
+        + pulp.lpSum(float(y.obj[j]) * protect[j] for j in range(len(protect)))
         - pulp.lpSum(float(inp.transfer_cost[a, b]) * v for (k, a, b, t), v in moves.items())
     )
 
@@ -59,9 +60,13 @@ def reference_objective(inp: PlanningInput, *, integer_shipments: bool = False) 
                     if inp.cand_sku[c] == k and inp.cand_site[c] == s and inp.cand_tau[c] == t
                 )
                 expr += pulp.lpSum(
-                    protect[j]
+                    protect[j] for j in range(len(protect)) if y.sku[j] == k and y.site[j] == s and y.tau[j] == t
+                )
+                # Held-back units no booking came for are ready again after their week.
+                expr -= pulp.lpSum(
+                    float(y.free_w[j]) * protect[j]
                     for j in range(len(protect))
-                    if inp.y_sku[j] == k and inp.y_site[j] == s and inp.y_tau[j] == t
+                    if y.sku[j] == k and y.site[j] == s and y.free_tau[j] == t
                 )
                 expr += pulp.lpSum(v for (kk, a, b, tt), v in moves.items() if kk == k and a == s and tt == t)
                 expr -= pulp.lpSum(
@@ -77,13 +82,21 @@ def reference_objective(inp: PlanningInput, *, integer_shipments: bool = False) 
                     and inp.cand_site[inp.ret_cand[i]] == s
                     and inp.ret_tau[i] == t
                 )
+                returns += pulp.lpSum(
+                    float(y.back_w[j]) * protect[j]
+                    for j in range(len(protect))
+                    if y.sku[j] == k and y.site[j] == s and y.back_tau[j] == t
+                )
                 dirty_in = float(inp.dirty_in[k, s, t]) + (float(inp.dirty0[k, s]) if t == 0 else 0.0)
                 m += dirty[k, s, t] - (dirty[k, s, t - 1] if t > 0 else 0) + clean[k, s, t] - returns == dirty_in
     for s in range(S):
         for t in range(T):
             m += pulp.lpSum(clean[k, s, t] for k in range(K)) <= float(inp.clean_cap[s, t])
             out = [ship[c] for c in range(len(ship)) if inp.cand_site[c] == s and inp.cand_tau[c] == t]
-            out += [protect[j] for j in range(len(protect)) if inp.y_site[j] == s and inp.y_tau[j] == t]
+            # Held-back units use capacity on the day they are expected to ship, as often as they do.
+            out += [
+                float(y.ship_w[j]) * protect[j] for j in range(len(protect)) if y.site[j] == s and y.ship_tau[j] == t
+            ]
             m += pulp.lpSum(out) <= float(inp.ship_cap[s, t])
             picks = out + [v for (k, a, b, tt), v in moves.items() if a == s and tt == t]
             m += pulp.lpSum(picks) <= float(inp.pick_cap[s, t])

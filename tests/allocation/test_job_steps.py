@@ -94,3 +94,16 @@ def test_a_shorter_horizon_plans_only_its_days(tmp_path: Path, tiny_folder: Path
     ships = pd.read_parquet(tmp_path / "jobs" / "j1" / "plan" / "ships.parquet")
     plan_date = pd.Timestamp(report["plan_date"])
     assert ((ships["ship_date"] - plan_date).dt.days < 7).all()
+
+
+def test_the_solve_step_reports_how_fractional_today_was_and_what_rounding_cost(
+    tmp_path: Path, tiny_folder: Path
+) -> None:
+    ctx = _ctx(tmp_path, tiny_folder)
+    for name in ("check", "forecast", "solve"):
+        run_step(ctx, name, MemoryLedger())
+    stats = json.loads((tmp_path / "jobs" / "j1" / "solve.json").read_text())
+    assert 0 <= stats["today_fractional"] <= stats["today_candidates_used"]
+    assert stats["today_shipments"] <= stats["today_candidates_used"]
+    # Fixing today's shipments to whole units can only cost objective (the LP is a relaxation).
+    assert stats["rounding_cost"] >= -1e-6

@@ -25,6 +25,7 @@ def tiny_input(seed: int, risk: str, protect: bool) -> PlanningInput:
     demand = rng.uniform(0, 0.3, (statics.n_skus, statics.n_sites, statics.horizon)) if protect else None
     lead = np.linspace(0.2, 1.0, 60)
     info = Information(RiskPolicy.parse(risk), pmf, None, demand, lead if protect else None)
+    info.ship_early_days = int(rng.integers(0, 3))  # shipments may leave up to 2 days early
     return planning_input(statics, initial_state(world, statics, None), 0, info)
 
 
@@ -54,6 +55,7 @@ def test_integer_shipments_match_reference_mip() -> None:
     integrality[lay.off_X : lay.off_Y] = True
     problem.integrality = integrality
     mip = solve(problem, SolveOptions(backend="scip", time_limit_s=60))
-    assert mip.objective == pytest.approx(reference_objective(inp, integer_shipments=True), rel=1e-6)
+    # abs: MIP solvers stop within their gap, which may leave a 1-cent early-shipping tie-break on the table.
+    assert mip.objective == pytest.approx(reference_objective(inp, integer_shipments=True), rel=1e-6, abs=0.05)
     lp = solve(build_problem(inp)[0], SolveOptions(backend="highs"))
     assert lp.objective >= mip.objective - 1e-6  # the relaxation bounds the integer plan

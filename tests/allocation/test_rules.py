@@ -12,6 +12,7 @@ import pytest
 
 from allocation.model.layout import Layout
 from allocation.model.network import build_problem
+from allocation.model.protection import Protection
 from allocation.model.rules import RULES
 from allocation.model.snapshot import PlanningInput
 
@@ -44,11 +45,7 @@ def tiny_input() -> PlanningInput:
         ret_cand=z,
         ret_tau=z,
         ret_w=np.zeros(0),
-        y_sku=z,
-        y_site=z,
-        y_tau=z,
-        y_ub=np.zeros(0),
-        y_obj=np.zeros(0),
+        protect=Protection.empty(),
     )
 
 

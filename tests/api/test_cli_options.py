@@ -143,10 +143,10 @@ def test_internal_error_is_one_line_exit_3_and_a_log(monkeypatch: pytest.MonkeyP
 
 
 def test_internal_error_in_simulate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def broken(scale: str, seed: int) -> None:
+    def broken(kind: str, scale: str, seed: int, **_: object) -> None:
         raise KeyError("calibration")
 
-    monkeypatch.setattr(api.jobs_cli, "simulate_world", broken)
+    monkeypatch.setattr(api.jobs_cli, "make_world", broken)
     line = _one_line_error(runner.invoke(app, ["simulate", "--out", str(tmp_path / "w")]), 3)
     assert line.startswith("internal error: KeyError: 'calibration'; details in "), line
 
@@ -210,8 +210,8 @@ def test_console_script_bad_value_and_bad_variable(tmp_path: Path) -> None:
 def test_console_script_internal_error(tmp_path: Path) -> None:
     patch = (
         "import allocation.simulate.world as w, api.jobs_cli as j\n"
-        "def boom(scale, seed): raise RuntimeError('bug in the generator')\n"
-        "j.simulate_world = boom"
+        "def boom(kind, scale, seed, **kw): raise RuntimeError('bug in the generator')\n"
+        "j.make_world = boom"
     )
     env = {"PATH": "/usr/bin:/bin", "CLOSETFLOW_ARTIFACTS_DIR": str(tmp_path)}
     res = _console_script(["simulate", "--out", str(tmp_path / "w")], env=env, code=patch)
