@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from allocation.data.io import FORMATS
 from allocation.domain import ClosetflowError
-from allocation.model.snapshot import RiskPolicy
+from allocation.model.snapshot import PROTECT_WEIGHT, RiskPolicy
 from allocation.simulate.scales import SCALES
 from solvers.base import INTEGER_ONLY_BACKENDS, lp_backends
 
@@ -71,7 +71,11 @@ class Settings(BaseSettings):
     risk_policy: str = Field("expected", description="how uncertain returns count in the plan")
     replan_every: int = Field(1, ge=1, description="days between closetflow's re-plans in validation")
     protect_weight: float = Field(
-        0.5, ge=0, le=1, allow_inf_nan=False, description="value share of protecting a unit for forecast demand"
+        PROTECT_WEIGHT,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="value share of a forecast fill for a held-back unit (tuned: scripts/tune_policy.py)",
     )
     scale: str = Field("small", description="size of a simulated world")
     seed: int = Field(7, ge=0, description="random seed of a simulated world; the same seed gives the same world")

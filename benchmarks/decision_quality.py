@@ -75,6 +75,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="seeds replayed at once, one process each")
     ap.add_argument("--solver", default="highs")
     ap.add_argument("--risk", default="expected")
+    ap.add_argument(
+        "--time-limit", type=float, default=EvaluateOptions.time_limit_s, help="seconds per solve (every policy)"
+    )
     args = ap.parse_args()
     try:
         seeds = parse_seeds(args.seeds)
@@ -84,10 +87,13 @@ def main() -> None:
         ap.error("--jobs must be at least 1")
 
     console = Console()
-    options = EvaluateOptions(solver=args.solver, risk=args.risk)
+    if args.time_limit <= 0:
+        ap.error("--time-limit must be > 0")
+    options = EvaluateOptions(solver=args.solver, risk=args.risk, time_limit_s=args.time_limit)
     runs: list[tuple[str, str, str]] = [(s, "simulated", s) for s in args.scales.split(",") if s]
     if args.real:
-        runs.append((f"real-{args.real_scale}", "real", args.real_scale))
+        # First: it is quick, and a long medium run that is stopped then still leaves it written.
+        runs.insert(0, (f"real-{args.real_scale}", "real", args.real_scale))
     t0 = time.perf_counter()
     scales: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -111,7 +117,17 @@ def main() -> None:
             continue
         scales[key] = ev.summary
         console.print(summary_table(ev.summary, title=f"{key}: {len(seeds)} seeds, {ev.seconds:.0f} s"))
-    meta = {
+        # Written after every world, so a long run that is stopped keeps what it finished.
+        _write(args.json, scales, _meta(args, seeds, options, t0, skipped))
+    _write(args.json, scales, _meta(args, seeds, options, t0, skipped))
+    if args.json is not None:
+        console.print(f"figures: {args.json}", highlight=False)
+
+
+def _meta(
+    args: argparse.Namespace, seeds: list[int], options: EvaluateOptions, t0: float, skipped: dict[str, str]
+) -> dict[str, Any]:
+    return {
         "seeds": seeds,
         "solver": args.solver,
         "risk": args.risk,
@@ -121,11 +137,14 @@ def main() -> None:
         "elapsed_s": round(time.perf_counter() - t0, 1),
         "skipped": skipped,
     }
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"scales": scales, "meta": meta}
-        args.json.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        console.print(f"figures: {args.json}", highlight=False)
+
+
+def _write(path: Path | None, scales: dict[str, Any], meta: dict[str, Any]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"scales": scales, "meta": meta}
+    path.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

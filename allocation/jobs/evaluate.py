@@ -32,7 +32,7 @@ from allocation.domain import ClosetflowError, World
 from allocation.jobs.options import JobOptions
 from allocation.jobs.steps import StepContext, fit_forecasts_step
 from allocation.jobs.store import FileRunStore
-from allocation.model.snapshot import FILL_BONUS, SHIP_EARLY_DAYS, Information, RiskPolicy
+from allocation.model.snapshot import FILL_BONUS, PROTECT_WEIGHT, SHIP_EARLY_DAYS, Information, RiskPolicy
 from allocation.replay.validation import ValidationResult, validate_policies
 from allocation.simulate.real_demand import real_demand_world
 from allocation.simulate.world import simulate_world
@@ -77,7 +77,7 @@ class EvaluateOptions:
     time_limit_s: float = 120.0
     risk: str = "expected"
     replan_every: int = 1
-    protect_weight: float = 0.5
+    protect_weight: float = PROTECT_WEIGHT
     fill_bonus: float = FILL_BONUS
     ship_early_days: int = SHIP_EARLY_DAYS
     lp_bound: bool = True  # also solve the perfect-information LP bound (hindsight / bound)

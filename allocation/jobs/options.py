@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from allocation.model.snapshot import PROTECT_WEIGHT
 from solvers.base import SolveOptions
 
 __all__ = ["JobOptions"]
@@ -20,7 +21,7 @@ class JobOptions:
     time_limit_s: float = 120.0
     risk: str = "expected"
     replan_every: int = 1
-    protect_weight: float = 0.5
+    protect_weight: float = PROTECT_WEIGHT
     horizon_days: int | None = None  # None: the dataset's horizon
     validate: bool = True  # replay the holdout when the dataset has one
     scale: str = "custom"  # for the report only (a simulated world says its own)

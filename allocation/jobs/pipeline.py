@@ -24,7 +24,7 @@ from allocation.jobs.forecasts import Forecasts
 from allocation.jobs.runner import MemoryLedger, run_steps
 from allocation.jobs.steps import JobOptions, StepContext
 from allocation.jobs.store import FileRunStore
-from allocation.model.snapshot import RiskPolicy
+from allocation.model.snapshot import PROTECT_WEIGHT, RiskPolicy
 from allocation.plan import Plan
 from allocation.replay.validation import ValidationResult
 from allocation.simulate.world import simulate_world
@@ -50,7 +50,7 @@ class JobConfig:
     time_limit_s: float = 120.0
     risk: str = "expected"
     replan_every: int = 1
-    protect_weight: float = 0.5
+    protect_weight: float = PROTECT_WEIGHT
 
 
 @dataclass
