@@ -16,7 +16,6 @@ from typing import Annotated, Any, Final
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from allocation.domain import ClosetflowError
@@ -30,7 +29,7 @@ from allocation.jobs.evaluate import (
     parse_seeds,
 )
 from allocation.model.snapshot import FILL_BONUS
-from api.jobs_cli import EXIT_BAD_USAGE, FLAGS
+from api.jobs_cli import EXIT_BAD_USAGE, FLAGS, progress_bar
 from api.settings import help_for, real_data_dir, resolve
 
 __all__ = ["register", "summary_table"]
@@ -107,15 +106,8 @@ def evaluate_command(
     )
     if json_out is not None:
         _check_writable(json_out)  # before the replays, not after minutes of them
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-    )
     try:
-        # Bars only on a terminal: elsewhere an error must stay the only line on stderr.
-        with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+        with progress_bar(console) as bar:
             task = bar.add_task(f"{world} {s.scale}, seeds {seeds}", total=1.0)
 
             def progress(what: str, frac: float) -> None:

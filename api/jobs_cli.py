@@ -42,6 +42,21 @@ FLAGS: Final[dict[str, str]] = {
 console = Console(stderr=True)
 
 
+def progress_bar(out: Console) -> Progress:
+    """The commands' progress bar: description, bar, percent, elapsed time.
+
+    Bars only on a terminal: elsewhere Rich would still end with a blank line on stderr, and an
+    error must stay the only line there.
+    """
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=out, disable=not out.is_terminal)
+
+
 def _settings(**given: str | None) -> Settings:
     """Command-line values over ``CLOSETFLOW_*`` over defaults, all through `Settings`."""
     return resolve(given, FLAGS)
@@ -123,16 +138,8 @@ def run(
         replan_every=s.replan_every,
         protect_weight=s.protect_weight,
     )
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-    )
     try:
-        # Bars only on a terminal: elsewhere Rich would still end with a blank line on stderr, and
-        # an error must stay the only line there.
-        with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+        with progress_bar(console) as bar:
             tasks: dict[str, int] = {}
             last: list[str] = []
 
