@@ -51,7 +51,7 @@ _CHOICES: Final[dict[str, Callable[[], Sequence[str]]]] = {
 }
 # Options whose allowed values a parser decides; in words for the user (RiskPolicy.parse judges).
 _ALLOWED_TEXT: Final[dict[str, str]] = {
-    "risk_policy": "expected, or quantile:<a> with 0 < a < 1, or scenarios:<n> with 2 <= n <= 50",
+    "risk_policy": "expected, or quantile:<a> with 0 < a < 1",
 }
 
 

@@ -5,9 +5,7 @@ late-return distributions and the demand forecast, and today's capacities; the h
 sees the holdout schedule itself. ``planning_input`` builds the arrays of one planning run from a
 replay state (or from the plan-date state). Risk policy decides how uncertain returns count:
 ``expected`` spreads each return over its delay distribution; ``quantile:a`` counts a return on the
-first day it is back with probability >= a; ``scenarios:n`` builds sampled worlds (one per
-``scenario`` index, stacked by ``allocation.model.scenarios``) where each return lands whole on a
-drawn day.
+first day it is back with probability >= a.
 """
 
 from __future__ import annotations
@@ -37,8 +35,6 @@ EARLY_SHIP_PENALTY = 0.01
 # (small), apart from the reporting seeds: summed realized value 257,806 with 0, 260,410 with 2,
 # 260,113 with 4.
 SHIP_EARLY_DAYS = 2
-MAX_SCENARIOS = 50  # a scenarios:N LP is N copies of the plan's LP: beyond this it is too slow to re-plan nightly
-SCENARIO_SEED = 20_261_129  # root of the scenarios' random stream (with the day: a replay draws the same worlds)
 
 
 @dataclass(frozen=True)
@@ -47,11 +43,15 @@ class RiskPolicy:
 
     kind: str = "expected"
     alpha: float = 0.5
-    n: int = 1  # scenarios sampled (``scenarios`` only)
 
     @classmethod
     def parse(cls, text: str) -> RiskPolicy:
-        """``expected``, ``quantile:<a>`` with 0 < a < 1, or ``scenarios:<n>`` with 2 <= n <= 50."""
+        """``expected`` or ``quantile:<a>`` with 0 < a < 1.
+
+        A ``scenarios:<n>`` policy (n sampled return and cleaning worlds in one LP sharing the first
+        day) was built and measured (docs/architecture.md): it did not beat ``expected`` on realized
+        value, so it is not offered.
+        """
         if text == "expected":
             return cls("expected")
         if text.startswith("quantile:"):
@@ -61,19 +61,9 @@ class RiskPolicy:
                 alpha = -1.0
             if 0.0 < alpha < 1.0:
                 return cls("quantile", alpha)
-        if text.startswith("scenarios:"):
-            body = text.split(":", 1)[1]
-            # ASCII digits only: int() would also take " 5", "+5" and "5_0".
-            if body.isascii() and body.isdigit() and 2 <= int(body) <= MAX_SCENARIOS:
-                return cls("scenarios", n=int(body))
-        raise ClosetflowError(
-            f"risk policy {text!r} is not 'expected', 'quantile:<a>' with 0 < a < 1,"
-            f" or 'scenarios:<n>' with 2 <= n <= {MAX_SCENARIOS}"
-        )
+        raise ClosetflowError(f"risk policy {text!r} is not 'expected' or 'quantile:<a>' with 0 < a < 1")
 
     def __str__(self) -> str:
-        if self.kind == "scenarios":
-            return f"scenarios:{self.n}"
         return "expected" if self.kind == "expected" else f"quantile:{self.alpha:g}"
 
 
@@ -173,50 +163,15 @@ def conditional_return_pmf(pmf: np.ndarray, due: np.ndarray, day0: int | np.ndar
 
 
 def _arrival_spread(
-    due: np.ndarray, pmf: np.ndarray, day0: int | np.ndarray, risk: RiskPolicy, draw: np.ndarray | None = None
+    due: np.ndarray, pmf: np.ndarray, day0: int | np.ndarray, risk: RiskPolicy
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, day, weight) of each unit's arrival, conditioned on not being back by ``day0``.
-
-    With ``draw`` (one uniform number in (0, 1] per row: a sampled scenario) each return lands,
-    whole, on the day its draw falls in by inverse transform of the conditional distribution.
-    """
+    """(row, day, weight) of each unit's arrival, conditioned on not being back by ``day0``."""
     start, p = conditional_return_pmf(pmf, due, day0)
-    if draw is not None:
-        j = np.minimum((p.cumsum(axis=1) < draw[:, None]).sum(axis=1), p.shape[1] - 1)
-        return np.arange(len(due)), start + j, np.ones(len(due))
     if risk.kind == "quantile":
         jq = np.argmax(p.cumsum(axis=1) >= risk.alpha - 1e-12, axis=1)
         return np.arange(len(due)), start + jq, np.ones(len(due))
     rows, cols = np.nonzero(p > 1e-9)
     return rows, start[rows] + cols, p[rows, cols]
-
-
-@dataclass(frozen=True)
-class ScenarioDraws:
-    """Uniform draws in (0, 1] of scenario ``i`` of ``N``, indexed by global unit or reservation.
-
-    Stratified across scenarios: each unit (and reservation) gets one base draw ``v`` per day and
-    scenario ``i`` uses ``frac(v + i / N)``, so a unit's N draws fall one in each N-th of (0, 1]
-    and the N worlds together hold its distribution evenly (independent draws often put most of
-    a few scenarios' copies of a return on the same side); within one scenario units stay
-    independent. Drawn for every unit and reservation in a fixed order, whatever their states,
-    and seeded by the day, so a replay re-plans with the same scenarios every time it is run.
-    """
-
-    unit_return: np.ndarray  # (units,) the return day of a unit still out
-    unit_clean: np.ndarray  # (units,) whether a running cleaning fails
-    res_return: np.ndarray  # (reservations,) the return day of a unit shipped to it tonight
-
-    @classmethod
-    def sample(cls, day0: int, scenario: int, n_scenarios: int, n_units: int, n_res: int) -> ScenarioDraws:
-        rng = np.random.default_rng((SCENARIO_SEED, day0))
-        shift = scenario / n_scenarios
-
-        def draw(n: int) -> np.ndarray:
-            # 1 - frac(...): a draw of exactly 0 would pick a zero-probability first day.
-            return 1.0 - (rng.random(n) + shift) % 1.0
-
-        return cls(draw(n_units), draw(n_units), draw(n_res))
 
 
 def _cycle_days(statics: Statics, own_days: np.ndarray, pmf: np.ndarray | None, n_units: int) -> np.ndarray:
@@ -249,18 +204,8 @@ def _ship_candidates(
     return cr[rep], cs[rep], g[rep], ship_day, (last[rep] - ship_day).astype(float)
 
 
-def planning_input(
-    statics: Statics, state: ExecState, day0: int, info: Information, *, scenario: int = 0
-) -> PlanningInput:
-    """Build the arrays of a planning run on the morning of ``day0`` (after that day's arrivals).
-
-    Under a ``scenarios:N`` risk policy this is one sampled world, number ``scenario`` (returns
-    on one sampled day, running cleanings sampled to work or fail); ``allocation.model.scenarios``
-    stacks N of them.
-    """
-    draws = None
-    if info.risk.kind == "scenarios" and info.schedule is None:
-        draws = ScenarioDraws.sample(day0, scenario, info.risk.n, len(state.state), statics.n_res)
+def planning_input(statics: Statics, state: ExecState, day0: int, info: Information) -> PlanningInput:
+    """Build the arrays of a planning run on the morning of ``day0`` (after that day's arrivals)."""
     T = statics.horizon - day0
     S = statics.n_sites
     sched = info.schedule
@@ -313,8 +258,6 @@ def planning_input(
     add(dirty0, u, None, np.ones(len(u)))
     u = np.nonzero(mine & (state.state == U.CLEANING))[0]
     y = np.where(will_fail[u], 0.0, 1.0) if sched is not None else clean_yield[usku[u], state.site[u]]
-    if draws is not None:
-        y = (draws.unit_clean[u] <= y).astype(float)  # a sampled running cleaning works or fails, whole
     add(ready_in, u, state.when[u], y)
     u = np.nonzero(mine & (state.state == U.TRANSIT))[0]
     add(ready_in, u, state.when[u], np.ones(len(u)))
@@ -326,13 +269,7 @@ def planning_input(
         if len(unsure):
             if info.pmf is None:
                 raise ClosetflowError("closetflow planning needs late-return distributions")
-            rows, days, w = _arrival_spread(
-                state.due[unsure],
-                info.pmf[state.pmf_row[unsure]],
-                day0,
-                info.risk,
-                None if draws is None else draws.unit_return[unsure],
-            )
+            rows, days, w = _arrival_spread(state.due[unsure], info.pmf[state.pmf_row[unsure]], day0, info.risk)
             add(dirty_in, unsure[rows], days, w)
 
     # Shipment candidates: every open reservation from every site whose ship-by day is still ahead.
@@ -350,14 +287,7 @@ def planning_input(
         if info.pmf is None:
             raise ClosetflowError("closetflow planning needs late-return distributions")
         n_units = len(state.state)
-        # One draw per reservation: its customer is as late whichever site ships the unit.
-        ret_c, ret_day, ret_w = _arrival_spread(
-            back0,
-            info.pmf[n_units + g],
-            statics.res_event[g],
-            info.risk,
-            None if draws is None else draws.res_return[g],
-        )
+        ret_c, ret_day, ret_w = _arrival_spread(back0, info.pmf[n_units + g], statics.res_event[g], info.risk)
     keep = ret_day < statics.horizon
     ret_c, ret_day, ret_w = ret_c[keep], ret_day[keep], ret_w[keep]
 

@@ -20,7 +20,6 @@ import numpy as np
 from allocation.model.layout import Layout
 from allocation.model.network import Decisions, build_problem, decode
 from allocation.model.rounding import round_today
-from allocation.model.scenarios import build_scenario_problem, scenario_inputs
 from allocation.model.snapshot import Information, PlanningInput, planning_input
 from allocation.replay.engine import DayDecision, group_rank
 from allocation.state import ExecState, U
@@ -62,21 +61,9 @@ class PlanRun:
 
 
 def solve_plan(statics: Statics, state: ExecState, day: int, info: Information, options: SolveOptions) -> PlanRun:
-    """Build and solve the allocation model on the morning of ``day``.
-
-    Under ``scenarios:N`` (closetflow's information; hindsight knows the one true world) the LP is
-    N sampled scenarios stacked (``allocation.model.scenarios``). The run then reads as scenario
-    0's: every scenario shares its first day, so ``day_decision`` executes it unchanged, and its
-    ``x`` stores and decodes like a single plan's; the result keeps the stacked solve's objective
-    (the sample-average plan value), seconds and sizes.
-    """
-    stacked = None
-    if info.risk.kind == "scenarios" and not info.hindsight:
-        stacked = build_scenario_problem(scenario_inputs(statics, state, day, info))
-        inp, layout, problem = stacked.inputs[0], stacked.layout, stacked.problem
-    else:
-        inp = planning_input(statics, state, day, info)
-        problem, layout = build_problem(inp)
+    """Build and solve the allocation model on the morning of ``day``."""
+    inp = planning_input(statics, state, day, info)
+    problem, layout = build_problem(inp)
     if problem.n_vars == 0:
         # Nothing left to decide (no open reservation, no forecast demand): an empty plan is optimal.
         result = SolveResult(
@@ -95,8 +82,6 @@ def solve_plan(statics: Statics, state: ExecState, day: int, info: Information, 
         )
     else:
         result = solve(problem, options)
-    if stacked is not None:
-        result, problem = stacked.first_scenario_result(result), stacked.problems[0]
     if result.x is None:
         # No usable solution (time limit before any, solver error): ship nothing planned today;
         # the replay then only executes what recourse can. The status is reported upward.

@@ -50,10 +50,7 @@ class JobCreate(BaseModel):
     risk_policy: str | None = Field(
         None,
         max_length=32,
-        description=(
-            "'expected', 'quantile:<a>' with 0 < a < 1, or 'scenarios:<n>' with 2 <= n <= 50"
-            " (default: CLOSETFLOW_RISK_POLICY)"
-        ),
+        description="'expected', or 'quantile:<a>' with 0 < a < 1 (default: CLOSETFLOW_RISK_POLICY)",
         examples=["expected", "quantile:0.8"],
     )
     replan_every: int | None = Field(
