@@ -10,12 +10,17 @@ SEED ?= 7
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and by exact version: pip then takes the CPU wheel that lies on this machine.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# statsforecast (the statistical baselines) without dependencies: its metadata and fugue's cap
+	# pandas below 3, which would downgrade the whole project (whose tests need pandas 3). Its other
+	# dependencies are in pyproject.toml; the adapters' tests (tests/forecasting/test_backtest.py)
+	# check it works on the pandas installed here.
+	$(BIN)/python -m pip install --quiet --no-deps "statsforecast>=2.1.1,<2.2" "fugue>=0.9.4,<0.10"
 	touch $(STAMP)
 
 run: install

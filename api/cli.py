@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 from allocation.data.io import load_world
 from allocation.domain import HOLDOUT_TABLES, TABLES, ClosetflowError, DataValidationError, World
 from api.evaluate_cli import register as register_evaluate_command
+from api.forecast_cli import register as register_forecast_commands
 from api.jobs_cli import EXIT_BAD_DATA, EXIT_BAD_USAGE, EXIT_INTERNAL
 from api.jobs_cli import register as register_job_commands
 from api.service_cli import register as register_service_commands
@@ -159,5 +160,6 @@ def validate(
 
 register_job_commands(app)
 register_evaluate_command(app)
+register_forecast_commands(app)
 register_worker_commands(app)
 register_service_commands(app)

@@ -26,7 +26,16 @@ from scipy.stats import poisson
 from forecasting.artifacts import data_hash, read_artifact, write_artifact
 from forecasting.metrics import wape
 
-__all__ = ["DemandForecaster", "SeasonalNaiveDemand", "booking_lead_curve", "score_demand", "unbooked_actuals"]
+__all__ = [
+    "DemandForecaster",
+    "SeasonalNaiveDemand",
+    "booking_lead_curve",
+    "fit_poisson_glm",
+    "score_demand",
+    "season_design",
+    "shrunk_shares",
+    "unbooked_actuals",
+]
 
 MAX_LEAD = 365
 
@@ -57,7 +66,7 @@ def _index_bookings(
     return k[ok], s[ok], d[ok]
 
 
-def _season_design(days: np.ndarray, plan_date: dt.date) -> np.ndarray:
+def season_design(days: np.ndarray, plan_date: dt.date) -> np.ndarray:
     """Columns: intercept, 6 weekday dummies, yearly sin/cos (2 harmonics), trend (per year)."""
     dates = pd.Timestamp(plan_date) + pd.to_timedelta(days, unit="D")
     dow = dates.day_of_week.to_numpy()
@@ -67,7 +76,7 @@ def _season_design(days: np.ndarray, plan_date: dt.date) -> np.ndarray:
     return np.column_stack(cols)
 
 
-def _fit_poisson_glm(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
+def fit_poisson_glm(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
     """Maximum-likelihood Poisson regression with a log link (a small ridge keeps it well posed)."""
     beta0 = np.zeros(X.shape[1])
     beta0[0] = np.log(max(y.mean(), 1e-6))
@@ -78,6 +87,25 @@ def _fit_poisson_glm(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarr
         return float(mu.sum() - y @ eta + l2 * beta[1:] @ beta[1:]), X.T @ (mu - y) + 2 * l2 * np.r_[0.0, beta[1:]]
 
     return np.asarray(minimize(nll, beta0, jac=True, method="L-BFGS-B").x)
+
+
+def shrunk_shares(counts: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, float]:
+    """Each series' share of recent demand, shrunk toward its group's mean (empirical-Bayes gamma-Poisson).
+
+    Sparse series borrow strength from their group: the prior's shape comes from how much the
+    counts vary beyond Poisson noise. Returns the shares (summing to 1) and the prior's shape.
+    Shared by `DemandForecaster` (groups: categories) and the generic `forecasting.linear` model.
+    """
+    n_k = len(counts)
+    cat_n = np.bincount(group, weights=counts)
+    cat_k = np.bincount(group)
+    mu = np.maximum(cat_n[group] / cat_k[group], 1e-3)
+    var = np.var(counts - mu) if n_k > 1 else 0.0
+    excess = var - mu.mean()
+    shape = float(np.clip(np.mean(mu**2) / excess, 0.05, 1e4)) if excess > 1e-9 else 1e4
+    smoothed = (counts + shape) / (1.0 + shape / mu)
+    share = smoothed / smoothed.sum() if smoothed.sum() > 0 else np.full(n_k, 1.0 / n_k)
+    return share, shape
 
 
 class DemandForecaster:
@@ -100,29 +128,20 @@ class DemandForecaster:
         k, s, d = k[hist], s[hist], d[hist]
         days = np.arange(-self.history_days, 0)
         totals = np.bincount(d + self.history_days, minlength=self.history_days).astype(float)
-        self.beta_ = _fit_poisson_glm(_season_design(days, plan_date), totals)
+        self.beta_ = fit_poisson_glm(season_design(days, plan_date), totals)
 
         n_k = len(self.sku_ids_)
         recent = d >= -self.window_days
         counts = np.bincount(k[recent], minlength=n_k).astype(float)
-        # Gamma-Poisson shrinkage of each SKU's share toward its category's mean share.
         cat = pd.factorize(skus["category"].astype(str))[0]
-        cat_n = np.bincount(cat, weights=counts)
-        cat_k = np.bincount(cat)
-        mu = np.maximum(cat_n[cat] / cat_k[cat], 1e-3)
-        var = np.var(counts - mu) if n_k > 1 else 0.0
-        excess = var - mu.mean()
-        shape = float(np.clip(np.mean(mu**2) / excess, 0.05, 1e4)) if excess > 1e-9 else 1e4
-        smoothed = (counts + shape) / (1.0 + shape / mu)
-        self.share_ = smoothed / smoothed.sum() if smoothed.sum() > 0 else np.full(n_k, 1.0 / n_k)
-        self.prior_shape_ = shape
+        self.share_, self.prior_shape_ = shrunk_shares(counts, cat)
 
         n_s = len(self.site_ids_)
         ks = np.zeros((n_k, n_s))
         np.add.at(ks, (k, s), 1.0)
         glob = ks.sum(axis=0) / max(ks.sum(), 1.0)
         self.site_split_ = (ks + self.site_prior * glob) / (ks.sum(axis=1, keepdims=True) + self.site_prior)
-        season = np.exp(_season_design(days[-self.window_days :], plan_date) @ self.beta_)
+        season = np.exp(season_design(days[-self.window_days :], plan_date) @ self.beta_)
         # The window's actual total divided by its modelled level: anchors g(d) to recent demand.
         self.level_ = float(recent.sum() / season.sum()) if season.sum() > 0 else 1.0
         self.lead_cdf_ = booking_lead_curve(bookings)
@@ -132,7 +151,7 @@ class DemandForecaster:
     def total_by_day(self, horizon_days: int) -> np.ndarray:
         """Modelled total demand g(d) for horizon days 0..H-1."""
         days = np.arange(horizon_days)
-        return np.asarray(self.level_ * np.exp(_season_design(days, self.plan_date_) @ self.beta_))
+        return np.asarray(self.level_ * np.exp(season_design(days, self.plan_date_) @ self.beta_))
 
     def predict(self, plan_date: dt.date, horizon_days: int, sku_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """One row per SKU x site x day: expected_total, expected_unbooked and its 10/90% quantiles."""
