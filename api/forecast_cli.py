@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -138,7 +139,8 @@ def backtest_command(
         f"{meta['series']} series, {meta['windows']} origins x {meta['horizon']} periods ({freq}), "
         f"{meta['cells_scored']:,} forecasts scored"
     )
-    Console().print(_table(doc, title))
+    # Piped output gets Rich's 80 columns, which would crop the last columns: give it room.
+    Console(width=None if sys.stdout.isatty() else 120).print(_table(doc, title))
     console.print(f"figures: {json_out}")
 
 
