@@ -28,6 +28,7 @@ from api.evaluate_cli import register as register_evaluate_command
 from api.forecast_cli import register as register_forecast_commands
 from api.jobs_cli import EXIT_BAD_DATA, EXIT_BAD_USAGE, EXIT_INTERNAL
 from api.jobs_cli import register as register_job_commands
+from api.models_cli import register as register_model_commands
 from api.service_cli import register as register_service_commands
 from api.settings import SettingsError, log_dir
 from api.worker_cli import register as register_worker_commands
@@ -161,5 +162,6 @@ def validate(
 register_job_commands(app)
 register_evaluate_command(app)
 register_forecast_commands(app)
+register_model_commands(app)
 register_worker_commands(app)
 register_service_commands(app)

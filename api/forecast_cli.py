@@ -33,7 +33,7 @@ from forecasting.backtest import (
 from forecasting.base import FORECASTERS
 from forecasting.series import FREQS
 
-__all__ = ["register"]
+__all__ = ["read_table", "register"]
 
 console = Console(stderr=True)  # progress and notes; the table goes to stdout
 forecast_app = typer.Typer(help="Forecast models: backtests.", no_args_is_help=True)
@@ -50,7 +50,8 @@ def _flag(option: str) -> str:
     return "--" + option.replace("_", "-")
 
 
-def _read(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pd.DataFrame:
+    """The demand table at ``path`` (.csv or .parquet); a bad file is one line on stderr, exit 2."""
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise _bad("--input", f"got {str(path)!r}; allowed: a .csv or .parquet file")
@@ -121,7 +122,7 @@ def backtest_command(
     except BacktestInputError as err:
         raise _bad(_flag(err.option), str(err)) from None
     _check_writable(json_out)
-    table = _read(input_file)
+    table = read_table(input_file)
     try:
         grid = demand_series(table, id_col=id_col, time_col=time_col, target_col=target_col, freq=freq)
         with progress_bar(console) as bar:

@@ -36,6 +36,7 @@ __all__ = [
     "help_for",
     "log_dir",
     "lp_backends",
+    "models_dir",
     "real_data_dir",
     "resolve",
 ]
@@ -218,6 +219,11 @@ def log_dir() -> Path:
         assert isinstance(default, Path)
         base = default
     return base / "logs"
+
+
+def models_dir() -> Path:
+    """The model registry's folder: ``<artifacts_dir>/models`` (read afresh, like `real_data_dir`)."""
+    return resolve({}).artifacts_dir / "models"
 
 
 def real_data_dir() -> Path:
