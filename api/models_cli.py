@@ -1,4 +1,4 @@
-"""`closetflow models list|register|promote|rollback`: the model registry from the command line.
+"""`closetflow models list|register|promote|rollback|checks`: the model registry from the command line.
 
 Thin commands over `forecasting.registry.ModelRegistry`, rooted at `api.settings.models_dir`
 (``<artifacts_dir>/models``). `register` reads a demand table with the backtest's own reader and
@@ -6,6 +6,12 @@ checks (`api.forecast_cli.read_table`, `forecasting.backtest.demand_series`), sc
 a hold-out of the last ``--holdout`` periods (a one-window backtest), fits it on the whole table
 and stores it; it prints only the version id on stdout, so scripts can capture it. A user mistake
 (an unknown version, nothing to roll back to, a bad option) is one line on stderr, exit 2.
+
+`checks` runs the promotion gates of `forecasting.checks` on a version (hold-out against the
+statistical baselines, self-drift of its hold-out metric, and drift against realized bookings when
+``--realized`` is given), prints one line per check and stores the results; `promote --gated` runs
+the same checks and promotes only if all pass. A check that fails exits 1 (not 2: nothing was
+asked wrongly, the version is just not good enough), so a script can tell the two apart.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Final
 
+import pandas as pd
 import typer
 
 from api.forecast_cli import read_table
@@ -21,6 +28,17 @@ from api.settings import models_dir
 from forecasting.artifacts import data_hash
 from forecasting.backtest import BacktestInputError, BacktestOptions, backtest, demand_series
 from forecasting.base import FORECASTERS, make_forecaster
+from forecasting.checks import (
+    LOWER_IS_BETTER,
+    Check,
+    CheckError,
+    CheckResult,
+    HoldOutCheck,
+    MetricDriftCheck,
+    SelfDriftCheck,
+    gated_promote,
+    run_checks,
+)
 from forecasting.registry import ModelRegistry, RegistryError
 from forecasting.series import FREQS
 
@@ -39,6 +57,7 @@ _FLAGS: Final = {
     "horizon": "--holdout",
     "windows": "--holdout",
 }
+EXIT_CHECK_FAILED: Final = 1
 # The figures `models list` shows, when a version has them, in this order.
 _SUMMARY: Final = ("rmse", "wape", "wape_total", "bias", "coverage_80")
 
@@ -91,14 +110,201 @@ def list_command() -> None:
             typer.echo(f"warning: {alias} points at {version}, which is not in the registry", err=True)
 
 
-@models_app.command("promote")
-def promote_command(version: Annotated[str, typer.Argument(metavar="VERSION", help="e.g. v3")]) -> None:
-    """Make VERSION the champion; the old champion becomes the previous."""
+# The check options by parameter name, their flags and defaults: `promote` without --gated refuses
+# them rather than ignoring them silently.
+_OPTION_FLAGS: Final = {
+    "input_file": "--input",
+    "id_col": "--id-col",
+    "time_col": "--time-col",
+    "target_col": "--target-col",
+    "freq": "--freq",
+    "holdout": "--holdout",
+    "metric": "--metric",
+    "drift_window": "--drift-window",
+    "tolerance": "--tolerance",
+    "realized": "--realized",
+    "max_wape": "--max-wape",
+    "max_bias": "--max-bias",
+}
+_DEFAULTS: Final[dict[str, Any]] = {
+    "input_file": None,
+    "id_col": None,
+    "time_col": None,
+    "target_col": None,
+    "freq": "W",
+    "holdout": 4,
+    "metric": "rmse",
+    "drift_window": 7,
+    "tolerance": 0.2,
+    "realized": None,
+    "max_wape": 1.0,
+    "max_bias": 0.3,
+}
+
+
+# The table options `checks` and `promote --gated` share (`register` has the same, required).
+InputOpt = Annotated[
+    Path | None, typer.Option("--input", metavar="FILE", help="demand table for the checks: .csv or .parquet")
+]
+IdColOpt = Annotated[str | None, typer.Option("--id-col", metavar="COLUMN", help="the series id column")]
+TimeColOpt = Annotated[str | None, typer.Option("--time-col", metavar="COLUMN", help="the period column (dates)")]
+TargetColOpt = Annotated[str | None, typer.Option("--target-col", metavar="COLUMN", help="the count column (>= 0)")]
+FreqOpt = Annotated[str, typer.Option(metavar="D|W", help="daily or weekly periods")]
+HoldoutOpt = Annotated[
+    int, typer.Option(metavar="K", help="last periods held out; the candidate must beat the baselines")
+]
+MetricOpt = Annotated[str, typer.Option(metavar="NAME", help=f"hold-out metric: {', '.join(LOWER_IS_BETTER)}")]
+WindowOpt = Annotated[int, typer.Option(metavar="N", help="self-drift: points in the moving average")]
+ToleranceOpt = Annotated[float, typer.Option(metavar="FRACTION", help="self-drift: allowed relative gap")]
+RealizedOpt = Annotated[
+    Path | None, typer.Option(metavar="FILE", help="realized bookings (same columns) for forecast drift")
+]
+MaxWapeOpt = Annotated[float, typer.Option(metavar="X", help="forecast drift: highest WAPE allowed")]
+MaxBiasOpt = Annotated[float, typer.Option(metavar="FRACTION", help="forecast drift: highest |bias| allowed")]
+
+
+def _grid(path: Path, flag: str, id_col: str, time_col: str, target_col: str, freq: str) -> pd.DataFrame:
+    if flag != "--input" and not path.is_file():  # read_table would blame --input
+        raise _bad(f"{flag} got {str(path)!r}: no such file")
+    table = read_table(path)
     try:
-        aliases = _registry().promote(version)
-    except RegistryError as err:
+        return demand_series(table, id_col=id_col, time_col=time_col, target_col=target_col, freq=freq)
+    except BacktestInputError as err:
+        where = "" if flag == "--input" else f"{flag} {path}: "
+        raise _bad(f"{where}{_FLAGS.get(err.option, err.option)} {err}") from None
+
+
+def _checks(
+    *,
+    input_file: Path | None,
+    id_col: str | None,
+    time_col: str | None,
+    target_col: str | None,
+    freq: str,
+    holdout: int,
+    metric: str,
+    drift_window: int,
+    tolerance: float,
+    realized: Path | None,
+    max_wape: float,
+    max_bias: float,
+) -> tuple[pd.DataFrame, list[Check]]:
+    """The demand grid and the checks the options ask for; a bad option is one line, exit 2."""
+    missing = [
+        f
+        for f, v in (
+            ("--input", input_file),
+            ("--id-col", id_col),
+            ("--time-col", time_col),
+            ("--target-col", target_col),
+        )
+        if v is None
+    ]
+    if missing:
+        raise _bad(f"the checks need {', '.join(missing)} (the demand table to hold out)")
+    assert input_file is not None and id_col is not None and time_col is not None and target_col is not None
+    if freq not in FREQS:
+        raise _bad(f"--freq got {freq!r}; allowed: {', '.join(FREQS)}")
+    if holdout < 1:
+        raise _bad(f"--holdout got {holdout}; allowed: a number of periods >= 1")
+    if metric not in LOWER_IS_BETTER:
+        raise _bad(f"--metric got {metric!r}; allowed: {', '.join(LOWER_IS_BETTER)}")
+    if drift_window < 1:
+        raise _bad(f"--drift-window got {drift_window}; allowed: a number of points >= 1")
+    for flag, value in (("--tolerance", tolerance), ("--max-wape", max_wape), ("--max-bias", max_bias)):
+        if not value >= 0:
+            raise _bad(f"{flag} got {value}; allowed: a number >= 0")
+    grid = _grid(input_file, "--input", id_col, time_col, target_col, freq)
+    checks: list[Check] = [
+        HoldOutCheck(k=holdout, metric=metric),
+        SelfDriftCheck(metric=metric, window=drift_window, tolerance=tolerance),
+    ]
+    if realized is not None:
+        real = _grid(realized, "--realized", id_col, time_col, target_col, freq)
+        checks.append(MetricDriftCheck(real, max_wape=max_wape, max_abs_bias=max_bias))
+    return grid, checks
+
+
+def _echo_results(results: list[CheckResult]) -> None:
+    for r in results:
+        typer.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.name:<12}  {r.reason}")
+
+
+@models_app.command("checks")
+def checks_command(
+    version: Annotated[str, typer.Argument(metavar="VERSION", help="e.g. v3")],
+    input_file: InputOpt = None,
+    id_col: IdColOpt = None,
+    time_col: TimeColOpt = None,
+    target_col: TargetColOpt = None,
+    freq: FreqOpt = _DEFAULTS["freq"],
+    holdout: HoldoutOpt = _DEFAULTS["holdout"],
+    metric: MetricOpt = _DEFAULTS["metric"],
+    drift_window: WindowOpt = _DEFAULTS["drift_window"],
+    tolerance: ToleranceOpt = _DEFAULTS["tolerance"],
+    realized: RealizedOpt = None,
+    max_wape: MaxWapeOpt = _DEFAULTS["max_wape"],
+    max_bias: MaxBiasOpt = _DEFAULTS["max_bias"],
+) -> None:
+    """Run the promotion checks on VERSION, print and store each result; exit 1 if any fails."""
+    grid, checks = _checks(**_options(locals()))
+    try:
+        results = run_checks(_registry(), version, checks, grid, freq=freq)
+    except (RegistryError, CheckError) as err:
         raise _bad(str(err)) from None
-    typer.echo(f"champion {aliases['champion']}, previous {aliases['previous'] or '-'}")
+    except BacktestInputError as err:
+        raise _bad(f"{_FLAGS.get(err.option, err.option)} {err}") from None
+    _echo_results(results)
+    if not all(r.passed for r in results):
+        raise typer.Exit(code=EXIT_CHECK_FAILED)
+
+
+@models_app.command("promote")
+def promote_command(
+    version: Annotated[str, typer.Argument(metavar="VERSION", help="e.g. v3")],
+    gated: Annotated[bool, typer.Option("--gated", help="promote only if the checks pass (needs --input ...)")] = False,
+    input_file: InputOpt = None,
+    id_col: IdColOpt = None,
+    time_col: TimeColOpt = None,
+    target_col: TargetColOpt = None,
+    freq: FreqOpt = _DEFAULTS["freq"],
+    holdout: HoldoutOpt = _DEFAULTS["holdout"],
+    metric: MetricOpt = _DEFAULTS["metric"],
+    drift_window: WindowOpt = _DEFAULTS["drift_window"],
+    tolerance: ToleranceOpt = _DEFAULTS["tolerance"],
+    realized: RealizedOpt = None,
+    max_wape: MaxWapeOpt = _DEFAULTS["max_wape"],
+    max_bias: MaxBiasOpt = _DEFAULTS["max_bias"],
+) -> None:
+    """Make VERSION the champion; the old champion becomes the previous. With --gated, only if the
+    checks pass (else the champion stays, exit 1, and promotions.jsonl records why)."""
+    options = _options(locals())
+    if not gated:
+        given = [_OPTION_FLAGS[k] for k, v in options.items() if v != _DEFAULTS[k]]
+        if given:
+            raise _bad(f"{', '.join(given)} only apply with --gated")
+        try:
+            aliases = _registry().promote(version)
+        except RegistryError as err:
+            raise _bad(str(err)) from None
+        typer.echo(f"champion {aliases['champion']}, previous {aliases['previous'] or '-'}")
+        return
+    grid, checks = _checks(**options)
+    try:
+        decision = gated_promote(_registry(), version, checks, grid, freq=freq)
+    except (RegistryError, CheckError) as err:
+        raise _bad(str(err)) from None
+    except BacktestInputError as err:
+        raise _bad(f"{_FLAGS.get(err.option, err.option)} {err}") from None
+    _echo_results(list(decision.results))
+    typer.echo(decision.reason)
+    if not decision.promoted:
+        raise typer.Exit(code=EXIT_CHECK_FAILED)
+
+
+def _options(params: dict[str, Any]) -> dict[str, Any]:
+    """The check options out of a command's parameters."""
+    return {k: params[k] for k in _OPTION_FLAGS}
 
 
 @models_app.command("rollback")
