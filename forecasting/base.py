@@ -23,6 +23,7 @@ from typing import ClassVar, Final, Protocol, Self, runtime_checkable
 import pandas as pd
 
 from forecasting.linear import LinearForecaster
+from forecasting.neural import NeuralDemand
 from forecasting.statistical import (
     AutoETSForecaster,
     CrostonSBAForecaster,
@@ -68,6 +69,7 @@ _CLASSES: Final[dict[str, type[Forecaster]]] = {
         AutoETSForecaster,
         CrostonSBAForecaster,
         HistoricAverageForecaster,
+        NeuralDemand,
     )
 }
 FORECASTERS: Final[dict[str, Callable[[str], Forecaster]]] = {
