@@ -18,12 +18,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar, Final, Protocol, Self, runtime_checkable
+from typing import ClassVar, Final, Protocol, Self, cast, runtime_checkable
 
 import pandas as pd
 
 from forecasting.linear import LinearForecaster
-from forecasting.neural import NeuralDemand
 from forecasting.statistical import (
     AutoETSForecaster,
     CrostonSBAForecaster,
@@ -61,21 +60,43 @@ class Forecaster(Protocol):
 
 # Each model class under its name, in the order reports list them. A class is its own factory
 # (called with the frequency, "D" or "W") and its own loader.
-_CLASSES: Final[dict[str, type[Forecaster]]] = {
-    cls.name: cls
-    for cls in (
-        LinearForecaster,
-        SeasonalNaiveForecaster,
-        AutoETSForecaster,
-        CrostonSBAForecaster,
-        HistoricAverageForecaster,
-        NeuralDemand,
-    )
+def _neural() -> type[Forecaster]:
+    # Imported on first use: torch takes about a second to import, and most commands never need it.
+    from forecasting.neural import NeuralDemand
+
+    return NeuralDemand
+
+
+def _eager(cls: type[Forecaster]) -> Callable[[], type[Forecaster]]:
+    def get() -> type[Forecaster]:
+        return cls
+
+    return get
+
+
+def _factory(get: Callable[[], type[Forecaster]]) -> Callable[[str], Forecaster]:
+    def make(freq: str) -> Forecaster:
+        # Every registered class takes the frequency; the protocol cannot say so for the class.
+        cls = cast(Callable[[str], Forecaster], get())
+        return cls(freq)
+
+    return make
+
+
+_CLASSES: Final[dict[str, Callable[[], type[Forecaster]]]] = {
+    **{
+        cls.name: _eager(cls)
+        for cls in (
+            LinearForecaster,
+            SeasonalNaiveForecaster,
+            AutoETSForecaster,
+            CrostonSBAForecaster,
+            HistoricAverageForecaster,
+        )
+    },
+    "neural": _neural,
 }
-FORECASTERS: Final[dict[str, Callable[[str], Forecaster]]] = {
-    name: cls  # every class takes the frequency
-    for name, cls in _CLASSES.items()
-}
+FORECASTERS: Final[dict[str, Callable[[str], Forecaster]]] = {name: _factory(get) for name, get in _CLASSES.items()}
 
 
 def make_forecaster(name: str, freq: str) -> Forecaster:
@@ -90,4 +111,4 @@ def load_forecaster(path: Path) -> Forecaster:
     kind = json.loads((path / "meta.json").read_text()).get("kind")
     if kind not in _CLASSES:
         raise ValueError(f"{path} holds no registered forecaster (kind {kind!r})")
-    return _CLASSES[kind].load(path)
+    return _CLASSES[kind]().load(path)

@@ -49,7 +49,7 @@ def frame(n_series: int = 4, periods: int = 40, seed: int = 0) -> pd.DataFrame:
 
 
 def test_registered_as_neural() -> None:
-    assert FORECASTERS["neural"] is NeuralDemand
+    assert type(FORECASTERS["neural"]("W")) is NeuralDemand
 
 
 def test_save_then_load_forecasts_the_same_from_plain_arrays(tmp_path: Path) -> None:
