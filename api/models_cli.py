@@ -36,9 +36,8 @@ from forecasting.checks import (
     HoldOutCheck,
     MetricDriftCheck,
     SelfDriftCheck,
-    gated_promote,
-    run_checks,
 )
+from forecasting.promotion import gated_promote, run_checks
 from forecasting.registry import ModelRegistry, RegistryError
 from forecasting.series import FREQS
 

@@ -16,9 +16,7 @@ Results are stored as JSON under ``<registry>/checks/<version>/<check>.json``, w
 renamed. They live outside ``versions/<version>/`` on purpose: the registry verifies that folder's
 file list and hashes, so a file added there would make the version unloadable.
 
-`gated_promote` runs the checks, stores their results, promotes (`ModelRegistry.promote`) only if
-all pass, else keeps the champion, and appends the decision and its reason to
-``<registry>/promotions.jsonl``.
+Running them in order and promoting only when all pass is `forecasting.promotion`'s business.
 
 Domain code: no printing; a check that cannot run as asked raises `CheckError` saying why.
 """
@@ -27,21 +25,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final, Protocol, runtime_checkable
 
 import pandas as pd
 
 from allocation.domain import ClosetflowError
+from forecasting.artifacts import utc_now, write_json_atomic
 from forecasting.backtest import BacktestOptions, backtest
 from forecasting.metrics import bias, wape
 from forecasting.registry import ModelRegistry
-from forecasting.series import FREQS, ID, TARGET, TIME, periods_between
+from forecasting.series import ID, TARGET, TIME, periods_between
 
 __all__ = [
     "LOWER_IS_BETTER",
@@ -52,12 +48,8 @@ __all__ = [
     "CheckResult",
     "HoldOutCheck",
     "MetricDriftCheck",
-    "PromotionDecision",
     "SelfDriftCheck",
-    "decisions",
-    "gated_promote",
     "load_result",
-    "run_checks",
     "store_result",
 ]
 
@@ -66,7 +58,6 @@ STATISTICAL_BASELINES: Final = ("seasonal_naive", "autoets", "croston_sba", "his
 # (a forecast can be wrong in two directions); MetricDriftCheck bounds its absolute value instead.
 LOWER_IS_BETTER: Final = ("rmse", "wape", "wape_total", "mase")
 CHECKS_DIR: Final = "checks"
-DECISIONS_LOG: Final = "promotions.jsonl"
 
 
 class CheckError(ClosetflowError):
@@ -130,35 +121,8 @@ class Check(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class PromotionDecision:
-    """What `gated_promote` did: promoted or not, the aliases afterwards, why, and every result."""
-
-    version: str
-    promoted: bool
-    champion: str | None
-    previous: str | None
-    reason: str
-    results: tuple[CheckResult, ...] = field(default=())
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
-
-
-def _write_json_atomic(path: Path, doc: object) -> None:
-    # Beside and renamed: a reader (another check's history) sees the old result or the new, never half.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _result_path(registry: ModelRegistry, version: str, name: str) -> Path:
@@ -168,7 +132,7 @@ def _result_path(registry: ModelRegistry, version: str, name: str) -> Path:
 def store_result(registry: ModelRegistry, result: CheckResult) -> Path:
     """Write ``result`` to ``<registry>/checks/<version>/<name>.json`` (replacing an earlier run's)."""
     path = _result_path(registry, result.version, result.name)
-    _write_json_atomic(path, result.to_json())
+    write_json_atomic(path, result.to_json())
     return path
 
 
@@ -243,7 +207,7 @@ class HoldOutCheck:
                 f"{candidate} {verdict} the best baseline on the last {self.k} periods: "
                 f"{self.metric} {_fmt(mine)} vs {best[1]} {_fmt(best[0])}"
             )
-        return CheckResult(self.name, version, passed, values, threshold, reason, _now())
+        return CheckResult(self.name, version, passed, values, threshold, reason, utc_now())
 
 
 class SelfDriftCheck:
@@ -300,7 +264,7 @@ class SelfDriftCheck:
         if not recent:
             values: dict[str, float | None] = {self.metric: today, "moving_average": None, "relative_gap": None}
             reason = f"no earlier {self.metric} to drift from; {self.metric} {_fmt(today)} accepted"
-            return CheckResult(self.name, version, True, values, threshold, reason, _now())
+            return CheckResult(self.name, version, True, values, threshold, reason, utc_now())
         average = sum(recent) / len(recent)
         if average > 0:
             gap = (today - average) / average
@@ -314,7 +278,7 @@ class SelfDriftCheck:
             f"{self.metric} {_fmt(today)} is {gap:+.1%} from its {len(recent)}-point moving average "
             f"{_fmt(average)}, {within} the {self.tolerance:.0%} tolerance{side}"
         )
-        return CheckResult(self.name, version, passed, values, threshold, reason, _now())
+        return CheckResult(self.name, version, passed, values, threshold, reason, utc_now())
 
 
 class MetricDriftCheck:
@@ -354,7 +318,9 @@ class MetricDriftCheck:
         values = {"wape": w, "bias": b}
         threshold: dict[str, float | None] = {"wape": self.max_wape, "abs_bias": self.max_abs_bias}
         if w is None or b is None:
-            return CheckResult(self.name, version, False, values, threshold, "no realized bookings to compare", _now())
+            return CheckResult(
+                self.name, version, False, values, threshold, "no realized bookings to compare", utc_now()
+            )
         problems = []
         if w > self.max_wape:
             problems.append(f"WAPE {_fmt(w)} above {_fmt(self.max_wape)}")
@@ -365,92 +331,4 @@ class MetricDriftCheck:
             if problems
             else f"WAPE {_fmt(w)} and bias {b:+.1%} within {_fmt(self.max_wape)} and ±{self.max_abs_bias:.0%}"
         )
-        return CheckResult(self.name, version, not problems, values, threshold, reason, _now())
-
-
-# ---- gating ------------------------------------------------------------------------------------
-
-
-def run_checks(
-    registry: ModelRegistry,
-    version: str,
-    checks: Sequence[Check],
-    table: pd.DataFrame | None,
-    *,
-    freq: str = "W",
-) -> list[CheckResult]:
-    """Run ``checks`` in order on ``version`` and store each result as soon as it is known.
-
-    Raises:
-        RegistryError: no such version.
-        CheckError: a check cannot run as asked.
-        BacktestInputError: the table cannot be held out as asked.
-    """
-    if freq not in FREQS:
-        raise CheckError(f"{freq!r} is not a frequency; allowed: {', '.join(FREQS)}")
-    registry.info(version)  # an unknown version is refused before any check runs
-    ctx = CheckContext(registry, version, table, freq)
-    results: list[CheckResult] = []
-    for check in checks:
-        result = check.run(ctx)
-        store_result(registry, result)  # stored before the next runs: SelfDriftCheck reads the hold-out's
-        results.append(result)
-    return results
-
-
-def gated_promote(
-    registry: ModelRegistry,
-    version: str,
-    checks: Sequence[Check],
-    table: pd.DataFrame | None,
-    *,
-    freq: str = "W",
-) -> PromotionDecision:
-    """Run ``checks`` in order on ``version``, store each result, and promote only if all pass.
-
-    Every check runs even after one fails, so the recorded reason names every failure. The
-    decision (promoted or kept, the aliases, the reason) is appended to ``promotions.jsonl``.
-
-    Raises:
-        RegistryError: no such version.
-        CheckError: a check cannot run as asked (nothing is promoted).
-        BacktestInputError: the table cannot be held out as asked.
-    """
-    results = run_checks(registry, version, checks, table, freq=freq)
-    failed = [r for r in results if not r.passed]
-    before = registry.aliases()
-    if failed:
-        aliases = before
-        reason = f"kept champion {before['champion'] or '(none)'}: " + "; ".join(
-            f"{r.name}: {r.reason}" for r in failed
-        )
-    else:
-        aliases = registry.promote(version)
-        reason = f"promoted {version}: " + ("all checks passed" if results else "no checks were asked")
-    decision = PromotionDecision(version, not failed, aliases["champion"], aliases["previous"], reason, tuple(results))
-    _log_decision(registry, decision)
-    return decision
-
-
-def _log_decision(registry: ModelRegistry, decision: PromotionDecision) -> None:
-    entry = {
-        "version": decision.version,
-        "promoted": decision.promoted,
-        "champion": decision.champion,
-        "previous": decision.previous,
-        "reason": decision.reason,
-        "checks": {r.name: r.passed for r in decision.results},
-        "at": _now(),
-    }
-    registry.root.mkdir(parents=True, exist_ok=True)
-    # One short line appended per decision: concurrent appends of a line do not interleave.
-    with (registry.root / DECISIONS_LOG).open("a", encoding="utf-8") as log:
-        log.write(json.dumps(entry, allow_nan=False) + "\n")
-
-
-def decisions(registry: ModelRegistry) -> list[dict[str, Any]]:
-    """The promotion decisions log, oldest first."""
-    path = registry.root / DECISIONS_LOG
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return CheckResult(self.name, version, not problems, values, threshold, reason, utc_now())

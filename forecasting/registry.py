@@ -28,18 +28,17 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 import re
 import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from allocation.domain import ClosetflowError
+from forecasting.artifacts import utc_now, write_json_atomic
 from forecasting.base import Forecaster, load_forecaster
 
 __all__ = [
@@ -121,20 +120,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _write_json_atomic(path: Path, doc: object) -> None:
-    # Beside and renamed: a process reading aliases.json sees the old or the new, never half.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class ModelRegistry:
     """A file-based registry rooted at ``root`` (module docstring); cheap to create, holds no state."""
 
@@ -169,7 +154,7 @@ class ModelRegistry:
                 "data_hash": data_hash,
                 "metrics": dict(metrics or {}),
                 "code_version": code if code is not None else code_version(),
-                "created_at": created_at if created_at is not None else _now(),
+                "created_at": created_at if created_at is not None else utc_now(),
                 "artifacts": artifacts,
             }
             (staging / METADATA).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -191,7 +176,7 @@ class ModelRegistry:
         aliases = self.aliases()
         if aliases["champion"] != version:
             aliases = {"champion": version, "previous": aliases["champion"]}
-            _write_json_atomic(self.aliases_path, aliases)
+            write_json_atomic(self.aliases_path, aliases)
         return aliases
 
     def rollback(self) -> dict[str, str | None]:
@@ -200,7 +185,7 @@ class ModelRegistry:
         if aliases["previous"] is None:
             raise RegistryError("there is no previous version to roll back to")
         aliases = {"champion": aliases["previous"], "previous": None}
-        _write_json_atomic(self.aliases_path, aliases)
+        write_json_atomic(self.aliases_path, aliases)
         return aliases
 
     # ---- reading -------------------------------------------------------------------------------
@@ -299,7 +284,7 @@ class ModelRegistry:
     # ---- internals -----------------------------------------------------------------------------
 
     def _served(self, serving: Serving) -> Serving:
-        entry = {"version": serving.version, "alias": serving.source, "at": _now(), "why": serving.reason}
+        entry = {"version": serving.version, "alias": serving.source, "at": utc_now(), "why": serving.reason}
         self.root.mkdir(parents=True, exist_ok=True)
         # One short line appended per load: concurrent appends of a line do not interleave.
         with self.log_path.open("a", encoding="utf-8") as log:

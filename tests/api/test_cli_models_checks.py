@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from forecasting.checks import decisions, load_result
+from forecasting.checks import load_result
+from forecasting.promotion import decisions
 from forecasting.registry import ModelRegistry
 
 runner = CliRunner()

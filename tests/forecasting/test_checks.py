@@ -18,11 +18,10 @@ from forecasting.checks import (
     HoldOutCheck,
     MetricDriftCheck,
     SelfDriftCheck,
-    decisions,
-    gated_promote,
     load_result,
     store_result,
 )
+from forecasting.promotion import decisions, gated_promote
 from forecasting.registry import ModelRegistry
 from forecasting.series import ID, TARGET, TIME
 
