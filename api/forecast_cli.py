@@ -9,8 +9,6 @@ not at all.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.jobs_cli import EXIT_BAD_USAGE, progress_bar
+from forecasting.artifacts import write_json_atomic
 from forecasting.backtest import (
     LEVEL,
     BacktestInputError,
@@ -74,13 +73,9 @@ def _check_writable(path: Path) -> None:
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    # Written beside and renamed: a reader never sees half a file, a failure leaves none.
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, doc)  # a reader never sees half a file, a failure leaves none
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise _bad("--json", f"got {str(path)!r}: cannot be written ({exc.strerror or exc})") from None
 
 
