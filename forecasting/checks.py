@@ -16,7 +16,9 @@ Results are stored as JSON under ``<registry>/checks/<version>/<check>.json``, w
 renamed. They live outside ``versions/<version>/`` on purpose: the registry verifies that folder's
 file list and hashes, so a file added there would make the version unloadable.
 
-Running them in order and promoting only when all pass is `forecasting.promotion`'s business.
+Running them in order and promoting only when all pass is `forecasting.promotion`'s business;
+checks over other evidence (a plan's fill rate against the realized one, verdicts recorded
+earlier) are in `forecasting.drift`.
 
 Domain code: no printing; a check that cannot run as asked raises `CheckError` saying why.
 """
@@ -51,6 +53,7 @@ __all__ = [
     "SelfDriftCheck",
     "load_result",
     "store_result",
+    "stored_results",
 ]
 
 STATISTICAL_BASELINES: Final = ("seasonal_naive", "autoets", "croston_sba", "historic_average")
@@ -145,6 +148,15 @@ def load_result(registry: ModelRegistry, version: str, name: str) -> CheckResult
         return CheckResult.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # a damaged result counts as never run: the check is simply run again
+
+
+def stored_results(registry: ModelRegistry, version: str) -> list[CheckResult]:
+    """Every stored result of ``version``, by check name; unreadable files are left out."""
+    folder = registry.root / CHECKS_DIR / version
+    if not folder.is_dir():
+        return []
+    found = (load_result(registry, version, p.stem) for p in sorted(folder.glob("*.json")))
+    return [r for r in found if r is not None]
 
 
 def _fmt(x: float | None) -> str:
