@@ -26,6 +26,7 @@ __all__ = [
     "draw_delays",
     "draw_lead_days",
     "draw_propensity",
+    "late_probability",
     "make_ids",
     "split_history",
 ]
@@ -94,6 +95,13 @@ def draw_lead_days(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.where(short, rng.integers(0, 8, n), np.ceil(rng.gamma(2.0, 10.0, n))).astype(np.int64)
 
 
+def late_probability(propensity: np.ndarray, zone_shift: np.ndarray, rental_days: np.ndarray) -> np.ndarray:
+    """The true chance each rental comes back late: its customer's propensity (per rental), shifted
+    on the logit scale for long (8-day) rentals and by its zone's carrier shift."""
+    logit = np.log(propensity / (1 - propensity)) + 0.35 * (rental_days == 8) + zone_shift
+    return np.asarray(1 / (1 + np.exp(-logit)), dtype=float)
+
+
 def draw_delays(
     cal: dict[str, Any],
     propensity: np.ndarray,
@@ -102,17 +110,21 @@ def draw_delays(
     rental_days: np.ndarray,
     n_zones: int,
     rng: np.random.Generator,
+    record: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Days each rental comes back late (0: on time).
 
     Lateness follows the customer's propensity, shifted for long rentals and by zone (carrier
     quality); a late rental's delay is the calibrated lognormal tail (hours late for cars) with its
-    median mapped to under a day.
+    median mapped to under a day. ``record``, when given, receives ``zone_shift`` (per zone) so an
+    evaluation can recompute each rental's true late probability (``late_probability``); it draws
+    nothing, so the world is the same with or without it.
     """
     n = len(customer)
     zone_shift = rng.normal(0.0, 0.25, n_zones)
-    logit = np.log(propensity[customer] / (1 - propensity[customer])) + 0.35 * (rental_days == 8) + zone_shift[zone]
-    late = rng.uniform(0, 1, n) < 1 / (1 + np.exp(-logit))
+    if record is not None:
+        record["zone_shift"] = zone_shift.copy()
+    late = rng.uniform(0, 1, n) < late_probability(propensity[customer], zone_shift[zone], rental_days)
     tail = np.exp(rng.normal(0.0, float(cal["late_return"]["lognormal_sigma"]), n)) * 0.8
     return np.where(late, np.clip(np.ceil(tail), 1, 30), 0).astype(np.int64)
 
@@ -127,12 +139,15 @@ def draw_bookings(
     history_days: int,
     late_scale: float,
     rng: np.random.Generator,
+    record: dict[str, np.ndarray] | None = None,
 ) -> BookingDraw:
     """Draw every booking with event days in ``[-history_days, horizon)``.
 
     Demand follows the calibrated weekday and yearly profile, scaled so the horizon holds
     ``sc.reservations`` events on average. Customers have a heavy-tailed activity (repeat renters)
     and a Beta-distributed lateness propensity; lead times mix last-minute and weeks-ahead bookings.
+    ``record``, when given, receives the customers' ``propensity`` and the ``zone_shift`` of
+    ``draw_delays`` (nothing more is drawn: the world is unchanged).
     """
     days = np.arange(-history_days, horizon)
     profile = daily_profile(days, plan, cal)
@@ -146,6 +161,8 @@ def draw_bookings(
     activity = rng.lognormal(0.0, 1.2, n_cust)
     customer_zone = rng.choice(topo.n_zones, size=n_cust, p=topo.zone_share)
     propensity = draw_propensity(cal, late_scale, n_cust, rng)
+    if record is not None:
+        record["propensity"] = propensity.copy()
 
     customer = rng.choice(n_cust, size=n, p=activity / activity.sum())
     zone = customer_zone[customer]
@@ -157,7 +174,7 @@ def draw_bookings(
     value = skus["rental_value"].to_numpy()[sku] * np.where(rental_days == 8, 1.6, 1.0)
     priority = (rng.uniform(0, 1, n) < 0.05).astype(np.int64)
 
-    delay = draw_delays(cal, propensity, customer, zone, rental_days, topo.n_zones, rng)
+    delay = draw_delays(cal, propensity, customer, zone, rental_days, topo.n_zones, rng, record)
 
     year = (days >= -365) & (days < 0)
     return BookingDraw(
