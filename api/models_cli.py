@@ -7,15 +7,19 @@ a hold-out of the last ``--holdout`` periods (a one-window backtest), fits it on
 and stores it; it prints only the version id on stdout, so scripts can capture it. A user mistake
 (an unknown version, nothing to roll back to, a bad option) is one line on stderr, exit 2.
 
-`checks` runs the promotion gates of `forecasting.checks` on a version (hold-out against the
-statistical baselines, self-drift of its hold-out metric, and drift against realized bookings when
-``--realized`` is given), prints one line per check and stores the results; `promote --gated` runs
-the same checks and promotes only if all pass. A check that fails exits 1 (not 2: nothing was
-asked wrongly, the version is just not good enough), so a script can tell the two apart.
+`checks` runs the promotion gates of `forecasting.checks` on a version (with ``--input``: hold-out
+against the statistical baselines and self-drift of its hold-out metric; drift against realized
+bookings when ``--realized`` is given) and of `forecasting.drift` (with ``--report``: a job's
+predicted fill rate against the one its holdout replay realized), prints one line per check and
+stores the results; `promote --gated` runs the same checks and promotes only if all pass. A gated
+promote without ``--input`` requires the table checks' stored verdicts to have passed instead. A
+check that fails exits 1 (not 2: nothing was asked wrongly, the version is just not good enough),
+so a script can tell the two apart.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -37,6 +41,7 @@ from forecasting.checks import (
     MetricDriftCheck,
     SelfDriftCheck,
 )
+from forecasting.drift import DEFAULT_FILL_TOLERANCE, FillRateDriftCheck, RecordedCheck
 from forecasting.promotion import gated_promote, run_checks
 from forecasting.registry import ModelRegistry, RegistryError
 from forecasting.series import FREQS
@@ -124,6 +129,8 @@ _OPTION_FLAGS: Final = {
     "realized": "--realized",
     "max_wape": "--max-wape",
     "max_bias": "--max-bias",
+    "report": "--report",
+    "fill_tolerance": "--fill-tolerance",
 }
 _DEFAULTS: Final[dict[str, Any]] = {
     "input_file": None,
@@ -138,6 +145,8 @@ _DEFAULTS: Final[dict[str, Any]] = {
     "realized": None,
     "max_wape": 1.0,
     "max_bias": 0.3,
+    "report": None,
+    "fill_tolerance": DEFAULT_FILL_TOLERANCE,
 }
 
 
@@ -160,6 +169,12 @@ RealizedOpt = Annotated[
 ]
 MaxWapeOpt = Annotated[float, typer.Option(metavar="X", help="forecast drift: highest WAPE allowed")]
 MaxBiasOpt = Annotated[float, typer.Option(metavar="FRACTION", help="forecast drift: highest |bias| allowed")]
+ReportOpt = Annotated[
+    Path | None, typer.Option(metavar="FILE", help="a job's report.json: its predicted vs realized fill rate")
+]
+FillToleranceOpt = Annotated[
+    float, typer.Option(metavar="FRACTION", help="fill-rate drift: highest |predicted - realized| allowed")
+]
 
 
 def _grid(path: Path, flag: str, id_col: str, time_col: str, target_col: str, freq: str) -> pd.DataFrame:
@@ -187,8 +202,12 @@ def _checks(
     realized: Path | None,
     max_wape: float,
     max_bias: float,
-) -> tuple[pd.DataFrame, list[Check]]:
-    """The demand grid and the checks the options ask for; a bad option is one line, exit 2."""
+    report: Path | None,
+    fill_tolerance: float,
+    gating: bool = False,
+) -> tuple[pd.DataFrame | None, list[Check]]:
+    """The demand grid (None without --input) and the checks the options ask for; a bad option is
+    one line, exit 2. ``gating`` without --input puts the table checks' stored verdicts in their place."""
     missing = [
         f
         for f, v in (
@@ -199,8 +218,18 @@ def _checks(
         )
         if v is None
     ]
+    table = f"{', '.join(missing)} (the demand table to hold out)"
+    if input_file is None and report is None:
+        raise _bad(f"the checks need {table} or --report (a job's report.json)")
+    if not fill_tolerance >= 0:
+        raise _bad(f"--fill-tolerance got {fill_tolerance}; allowed: a number >= 0")
+    fill: list[Check] = [] if report is None else [_fill_check(report, fill_tolerance)]
+    if input_file is None:
+        if realized is not None:
+            raise _bad("--realized needs --input and its columns (the same table layout)")
+        return None, ([RecordedCheck(), *fill] if gating else fill)
     if missing:
-        raise _bad(f"the checks need {', '.join(missing)} (the demand table to hold out)")
+        raise _bad(f"the checks need {table}")
     assert input_file is not None and id_col is not None and time_col is not None and target_col is not None
     if freq not in FREQS:
         raise _bad(f"--freq got {freq!r}; allowed: {', '.join(FREQS)}")
@@ -221,7 +250,23 @@ def _checks(
     if realized is not None:
         real = _grid(realized, "--realized", id_col, time_col, target_col, freq)
         checks.append(MetricDriftCheck(real, max_wape=max_wape, max_abs_bias=max_bias))
-    return grid, checks
+    return grid, [*checks, *fill]
+
+
+def _fill_check(path: Path, tolerance: float) -> FillRateDriftCheck:
+    """The fill-rate check over the report.json at ``path``; an unreadable report is exit 2."""
+    if not path.is_file():
+        raise _bad(f"--report got {str(path)!r}: no such file")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise _bad(f"--report {path}: not a readable JSON file ({' '.join(str(err).split())})") from None
+    if not isinstance(doc, dict):
+        raise _bad(f"--report {path}: not a report (a JSON object is expected)")
+    try:
+        return FillRateDriftCheck.from_report(doc, tolerance)
+    except CheckError as err:
+        raise _bad(f"--report {path}: {err}") from None
 
 
 def _echo_results(results: list[CheckResult]) -> None:
@@ -244,6 +289,8 @@ def checks_command(
     realized: RealizedOpt = None,
     max_wape: MaxWapeOpt = _DEFAULTS["max_wape"],
     max_bias: MaxBiasOpt = _DEFAULTS["max_bias"],
+    report: ReportOpt = None,
+    fill_tolerance: FillToleranceOpt = _DEFAULTS["fill_tolerance"],
 ) -> None:
     """Run the promotion checks on VERSION, print and store each result; exit 1 if any fails."""
     grid, checks = _checks(**_options(locals()))
@@ -274,6 +321,8 @@ def promote_command(
     realized: RealizedOpt = None,
     max_wape: MaxWapeOpt = _DEFAULTS["max_wape"],
     max_bias: MaxBiasOpt = _DEFAULTS["max_bias"],
+    report: ReportOpt = None,
+    fill_tolerance: FillToleranceOpt = _DEFAULTS["fill_tolerance"],
 ) -> None:
     """Make VERSION the champion; the old champion becomes the previous. With --gated, only if the
     checks pass (else the champion stays, exit 1, and promotions.jsonl records why)."""
@@ -288,7 +337,7 @@ def promote_command(
             raise _bad(str(err)) from None
         typer.echo(f"champion {aliases['champion']}, previous {aliases['previous'] or '-'}")
         return
-    grid, checks = _checks(**options)
+    grid, checks = _checks(**options, gating=True)
     try:
         decision = gated_promote(_registry(), version, checks, grid, freq=freq)
     except (RegistryError, CheckError) as err:
