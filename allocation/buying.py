@@ -192,8 +192,9 @@ def _turn_days(world: World, rentals: pd.DataFrame) -> np.ndarray:
     st = world.stations
     clean = st[st["kind"].astype(str) == "cleaning"].set_index("site_id")["processing_days"]
     back = (pd.to_datetime(rentals["returned_on"]) - pd.to_datetime(rentals["ship_date"])).dt.days
-    cleaning = rentals["site_id"].astype(str).map(clean).fillna(clean.median() if len(clean) else 0)
-    return np.maximum(np.asarray(back + cleaning, dtype=np.int64), 1)
+    default = float(clean.median()) if len(clean) else 0.0  # a site without a cleaning station
+    cleaning = rentals["site_id"].astype(str).map(clean).to_numpy(dtype=float, na_value=default)
+    return np.maximum(back.to_numpy(dtype=np.int64) + cleaning.astype(np.int64), 1)
 
 
 def turn_times(world: World, style_skus: pd.DataFrame) -> tuple[TurnTimes, int, str]:
