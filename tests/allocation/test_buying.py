@@ -154,7 +154,7 @@ def test_a_style_already_at_target_buys_nothing(world: World) -> None:
 
 
 def test_an_unknown_style_names_itself_and_some_known_ones(world: World) -> None:
-    with pytest.raises(UnknownStyleError, match="'NOPE'.*S00000") as info:
+    with pytest.raises(UnknownStyleError, match=r"'NOPE'.*S00000") as info:
         recommend_buy(world, "NOPE", 0.9)
     assert isinstance(info.value, NotFoundError)
 
