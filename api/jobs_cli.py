@@ -37,6 +37,7 @@ FLAGS: Final[dict[str, str]] = {
     "time_limit_s": "--time-limit",
     "risk_policy": "--risk",
     "replan_every": "--replan-every",
+    "demand_model": "--demand-model",
 }
 
 console = Console(stderr=True)
@@ -122,10 +123,17 @@ def run(
     time_limit: Annotated[str | None, typer.Option(metavar="SECONDS", help=help_for("time_limit_s"))] = None,
     risk: Annotated[str | None, typer.Option(metavar="POLICY", help=help_for("risk_policy"))] = None,
     replan_every: Annotated[str | None, typer.Option(metavar="DAYS", help=help_for("replan_every"))] = None,
+    demand_model: Annotated[str | None, typer.Option(metavar="NAME", help=help_for("demand_model"))] = None,
 ) -> None:
     """Simulate (or load), check, forecast, plan, and validate against the holdout; write the report."""
     s = _settings(
-        scale=scale, seed=seed, solver=solver, time_limit_s=time_limit, risk_policy=risk, replan_every=replan_every
+        scale=scale,
+        seed=seed,
+        solver=solver,
+        time_limit_s=time_limit,
+        risk_policy=risk,
+        replan_every=replan_every,
+        demand_model=demand_model,
     )
     cfg = JobConfig(
         out=out if out is not None else s.artifacts_dir / "run",
@@ -137,6 +145,8 @@ def run(
         risk=s.risk_policy,
         replan_every=s.replan_every,
         protect_weight=s.protect_weight,
+        demand_model=s.demand_model,
+        models_dir=s.artifacts_dir / "models",
     )
     try:
         with progress_bar(console) as bar:
@@ -176,6 +186,10 @@ def _summary(rep: dict[str, object]) -> None:
         console.print(table)
     else:
         console.print("no holdout/ in the data folder: the plan was not replayed (validation skipped)")
+    forecasts = rep.get("forecasts")
+    served = forecasts.get("demand_model") if isinstance(forecasts, dict) else None
+    if isinstance(served, dict):
+        console.print(f"demand model: {served['model']} — {served['reason']}")
     solver = rep["solver"]
     plan = rep["plan"]
     assert isinstance(solver, dict) and isinstance(plan, dict)

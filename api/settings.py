@@ -23,6 +23,7 @@ from allocation.data.io import FORMATS
 from allocation.domain import ClosetflowError
 from allocation.model.snapshot import PROTECT_WEIGHT, RiskPolicy
 from allocation.simulate.scales import SCALES
+from forecasting.job_serving import demand_model_choices
 from solvers.base import INTEGER_ONLY_BACKENDS, lp_backends
 
 __all__ = [
@@ -49,6 +50,7 @@ _CHOICES: Final[dict[str, Callable[[], Sequence[str]]]] = {
     "solver": lp_backends,
     "scale": lambda: tuple(SCALES),
     "format": lambda: FORMATS,
+    "demand_model": demand_model_choices,
 }
 # Options whose allowed values a parser decides; in words for the user (RiskPolicy.parse judges).
 _ALLOWED_TEXT: Final[dict[str, str]] = {
@@ -78,6 +80,11 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="value share of a forecast fill for a held-back unit (tuned: scripts/tune_policy.py)",
     )
+    demand_model: str = Field(
+        "serving",
+        description="the job's demand model: serving (the registry's champion, else previous, linear, category average)"
+        " or a model's name",
+    )
     scale: str = Field("small", description="size of a simulated world")
     seed: int = Field(7, ge=0, description="random seed of a simulated world; the same seed gives the same world")
     format: str = Field("parquet", description="file format of a written data folder")
@@ -97,7 +104,7 @@ class Settings(BaseSettings):
     max_unpacked_mb: int = Field(2000, ge=1, description="largest unpacked dataset accepted, MB (zip bombs)")
     max_body_kb: int = Field(64, ge=1, description="largest JSON request body, KB")
 
-    @field_validator("solver", "scale", "format")
+    @field_validator("solver", "scale", "format", "demand_model")
     @classmethod
     def _one_of_the_choices(cls, value: str, info: ValidationInfo) -> str:
         assert info.field_name is not None

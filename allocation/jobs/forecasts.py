@@ -4,6 +4,7 @@ their output out as the arrays the decision model reads and the rows the forecas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,18 +12,16 @@ from scipy.stats import poisson
 
 from allocation.domain import World
 from allocation.statics import Statics
+from forecasting.base import Forecaster
 from forecasting.cleaning import CleaningFailureModel
-from forecasting.demand import (
-    DemandForecaster,
-    SeasonalNaiveDemand,
-    score_demand,
-    unbooked_actuals,
-)
+from forecasting.demand import SeasonalNaiveDemand, score_demand, unbooked_actuals
+from forecasting.job_demand import JobDemand
+from forecasting.job_serving import BASELINE, DemandServing, serve_job_demand
 from forecasting.late_returns import LateReturnModel, score_late_returns
+from forecasting.registry import ModelRegistry
 
-__all__ = ["DEMAND_MODEL", "LATE_MODEL", "Forecasts", "demand_rows", "fit_forecasts", "late_return_rows"]
+__all__ = ["LATE_MODEL", "Forecasts", "demand_rows", "fit_forecasts", "late_return_rows"]
 
-DEMAND_MODEL = "DemandForecaster (Poisson GLM, EB SKU shares) v1"
 LATE_MODEL = "LateReturnModel (continuation-ratio logit) v1"
 
 
@@ -30,7 +29,8 @@ LATE_MODEL = "LateReturnModel (continuation-ratio logit) v1"
 class Forecasts:
     """Fitted baseline models and their holdout scores."""
 
-    demand: DemandForecaster
+    demand: JobDemand
+    served: DemandServing
     naive: SeasonalNaiveDemand
     late: LateReturnModel
     cleaning: CleaningFailureModel
@@ -42,14 +42,28 @@ class Forecasts:
     daily: pd.DataFrame | None = None  # forecast against actual per event day
 
 
-def fit_forecasts(world: World, statics: Statics) -> Forecasts:
-    """Fit the baselines on history and score them on the holdout when there is one."""
+def fit_forecasts(
+    world: World, statics: Statics, demand_model: str = BASELINE, models_dir: Path | None = None
+) -> Forecasts:
+    """Fit the models on history and score them on the holdout when there is one.
+
+    ``demand_model`` names the demand model (`forecasting.job_serving`): a registered model's name,
+    or ``serving`` for the registry's choice at ``models_dir`` (champion, previous, baseline,
+    category average — refitted on tonight's history).
+    """
     site_of_zone = {str(z): str(statics.site_ids[statics.nearest_site[i]]) for i, z in enumerate(statics.zone_ids)}
-    demand = DemandForecaster().fit(world.bookings, world.skus, site_of_zone, world.plan_date)
+
+    def fit(model: Forecaster) -> JobDemand:
+        return JobDemand(model).fit(world.bookings, world.skus, site_of_zone, world.plan_date)
+
+    categories = dict(zip(world.skus["sku_id"].astype(str), world.skus["category"].astype(str), strict=True))
+    registry = ModelRegistry(models_dir) if models_dir is not None else None
+    served = serve_job_demand(demand_model, registry, fit, categories)
+    demand = served.demand
     naive = SeasonalNaiveDemand().fit(world.bookings, world.skus, site_of_zone, world.plan_date)
     late = LateReturnModel().fit(world.rentals, world.customers, world.plan_date)
     cleaning = CleaningFailureModel().fit(world.rentals, world.skus)
-    lead_cdf = demand.lead_cdf_  # the booking lead curve the forecaster fitted
+    lead_cdf = demand.lead_cdf_  # the booking lead curve, its own small model
 
     H = world.horizon_days
     pred = demand.predict(world.plan_date, H)
@@ -75,7 +89,8 @@ def fit_forecasts(world: World, statics: Statics) -> Forecasts:
     pmf = np.vstack([late.predict_pmf(unit_frame), late.predict_pmf(res_frame)])
     rates = cleaning.predict(world.skus["category"].astype(str).tolist())
 
-    fc = Forecasts(demand, naive, late, cleaning, lead_cdf, total, pmf, rates)
+    fc = Forecasts(demand, served, naive, late, cleaning, lead_cdf, total, pmf, rates)
+    fc.scores = {"demand_model": served.to_json()}
     if world.holdout is not None:
         actual = unbooked_actuals(world.holdout.bookings, site_of_zone, world.plan_date, H)
         model_score = score_demand(pred, actual)
@@ -83,6 +98,7 @@ def fit_forecasts(world: World, statics: Statics) -> Forecasts:
         outstanding = world.rentals[world.rentals["returned_on"].isna()]
         late_score = score_late_returns(late, outstanding, world.holdout.returns, world.plan_date)
         fc.scores = {
+            "demand_model": served.to_json(),
             "demand": {
                 "wape": model_score["wape"],
                 "seasonal_naive_wape": naive_score["wape"],
@@ -116,7 +132,7 @@ def demand_rows(fc: Forecasts, world: World) -> pd.DataFrame:
             "p10": poisson.ppf(0.1, unb),
             "p50": poisson.ppf(0.5, unb),
             "p90": poisson.ppf(0.9, unb),
-            "model": DEMAND_MODEL,
+            "model": f"{fc.demand.model_name} ({fc.served.source})",
         }
     )
 

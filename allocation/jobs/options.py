@@ -26,6 +26,10 @@ class JobOptions:
     validate: bool = True  # replay the holdout when the dataset has one
     scale: str = "custom"  # for the report only (a simulated world says its own)
     seed: int | None = None
+    # The demand model: a registered model's name, or "serving" for the registry's choice
+    # (champion, previous, baseline, category average) at models_dir. See forecasting.job_serving.
+    demand_model: str = "linear"
+    models_dir: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -51,6 +51,8 @@ class JobConfig:
     risk: str = "expected"
     replan_every: int = 1
     protect_weight: float = PROTECT_WEIGHT
+    demand_model: str = "linear"  # a model's name, or "serving": the registry's choice at models_dir
+    models_dir: Path | None = None
 
 
 @dataclass
@@ -99,6 +101,8 @@ def run_job(cfg: JobConfig, progress: Progress | None = None) -> JobResult:
         protect_weight=cfg.protect_weight,
         scale=cfg.scale if cfg.data is None else "custom",
         seed=cfg.seed,
+        demand_model=cfg.demand_model,
+        models_dir=str(cfg.models_dir) if cfg.models_dir is not None else None,
     )
     store.put(LOCAL_JOB_ID, "timings/simulate.json", json.dumps({"seconds": simulate_s}).encode())
     ctx = StepContext(LOCAL_JOB_ID, options, store, say)

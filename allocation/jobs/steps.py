@@ -15,6 +15,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -116,7 +117,10 @@ def fit_forecasts_step(ctx: StepContext) -> dict[str, Any]:
     """Fit the baselines, score them on the holdout, publish forecast rows, keep the plan's arrays."""
     ctx.progress("fitting baseline forecasts", 0.0)
     world, statics = ctx.world(), ctx.statics()
-    fc = fit_forecasts(world, statics)
+    opts = ctx.options
+    models = Path(opts.models_dir) if opts.models_dir is not None else None
+    fc = fit_forecasts(world, statics, opts.demand_model, models)
+    ctx.progress(f"demand model: {fc.served.demand.model_name} ({fc.served.reason})", 0.5)
     ctx.memo["forecasts"] = fc
     ctx.store.save_forecasts(
         ctx.job_id, ctx.options.dataset_id, demand_rows(fc, world), late_return_rows(fc, world, statics)

@@ -49,7 +49,7 @@ class DemandPage(_Page):
                             "p10": 0.0,
                             "p50": 0.0,
                             "p90": 1.0,
-                            "model": "DemandForecaster (Poisson GLM, EB SKU shares) v1",
+                            "model": "linear (baseline)",
                         }
                     ],
                 }

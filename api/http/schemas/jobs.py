@@ -84,6 +84,8 @@ class JobCreate(BaseModel):
             replan_every=self.replan_every if self.replan_every is not None else settings.replan_every,
             protect_weight=settings.protect_weight,
             horizon_days=self.horizon_days,
+            demand_model=settings.demand_model,
+            models_dir=str(settings.artifacts_dir / "models"),
         )
 
 
