@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from allocation.buying import (
     BuyInputError,
+    BuyPlan,
     UnknownStyleError,
     _site_of_zone,
     recommend_buy,
@@ -30,8 +31,11 @@ from allocation.buying_sim import (
     simulate_filled,
 )
 from allocation.domain import ClosetflowError, NotFoundError, World
+from allocation.simulate.real_demand import MissingRealDemandError, real_demand_world
 from allocation.simulate.world import simulate_world
+from api.settings import real_data_dir
 from forecasting.demand import DemandForecaster
+from tests.servers import require
 
 TIGHT_STYLE = "S00034"  # a style of the small seed-7 world short of units in one size
 
@@ -129,8 +133,12 @@ def test_no_returned_rental_at_all_is_a_clear_error(world: World) -> None:
         turn_times(bare, world.skus[world.skus["style_id"] == TIGHT_STYLE])
 
 
-def test_the_recommendation_reaches_the_target(world: World) -> None:
-    plan = recommend_buy(world, TIGHT_STYLE, 0.97, paths=150, seed=3)
+@pytest.fixture(scope="module")
+def plan(world: World) -> BuyPlan:
+    return recommend_buy(world, TIGHT_STYLE, 0.97, paths=150, seed=3)
+
+
+def test_the_recommendation_reaches_the_target(world: World, plan: BuyPlan) -> None:
     assert plan.current_fill < 0.97 <= plan.recommended_fill and plan.reached
     assert plan.units_added == sum(s.units_to_add for s in plan.sizes) > 0
     assert plan.cost == pytest.approx(sum(s.units_to_add * s.unit_cost for s in plan.sizes))
@@ -166,8 +174,20 @@ def test_a_target_outside_zero_one_is_refused(world: World, target: float) -> No
     assert info.value.option == "target_fill"
 
 
-def test_unit_cost_is_the_catalogues_retail_value(world: World) -> None:
-    plan = recommend_buy(world, TIGHT_STYLE, 0.97, paths=100)
+def test_unit_cost_is_the_catalogues_retail_value(world: World, plan: BuyPlan) -> None:
     retail = world.skus.set_index("sku_id")["retail_value"]
     assert all(s.unit_cost == retail[s.sku_id] for s in plan.sizes)
     assert [s.size for s in plan.sizes] == sorted((s.size for s in plan.sizes), key=lambda x: pd.to_numeric(x))
+
+
+def test_real_rentals_are_overdispersed_and_the_target_is_reached() -> None:
+    """On the real-demand world (Rent the Runway rentals as bookings): skips without the file
+    locally, fails under CI=true."""
+    try:
+        real = real_demand_world("tiny", 7, data_dir=real_data_dir())
+    except MissingRealDemandError as error:
+        require("the real rentals", str(error))
+    style = str(real.skus["style_id"].iloc[0])
+    plan = recommend_buy(real, style, 0.99, paths=100)
+    assert plan.assumptions.demand_model == "negative binomial" and plan.assumptions.dispersion > 0.1
+    assert plan.reached and plan.recommended_fill >= 0.99
