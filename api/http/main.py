@@ -24,7 +24,7 @@ from api.http.lifecycle import prepare
 from api.http.limits import BodyLimitMiddleware
 from api.http.metrics import Metrics, MetricsMiddleware
 from api.http.readers import ForecastReader
-from api.http.routes import datasets, forecasts, health, jobs, keys, nightly, plans
+from api.http.routes import datasets, forecasts, health, jobs, keys, models, nightly, plans
 from api.runtime import Runtime
 from api.settings import get_settings
 
@@ -74,7 +74,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app = FastAPI(title="closetflow", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
-    for module in (datasets, jobs, plans, forecasts, keys, nightly, health):
+    for module in (datasets, jobs, plans, forecasts, keys, nightly, models, health):
         app.include_router(module.router)
     settings = rt.settings
     app.add_middleware(
