@@ -34,14 +34,13 @@ import pandas as pd
 
 from allocation.buying_sim import (
     DISPERSION_FLOOR,
-    SizeDraws,
+    SizeLadder,
     TurnTimes,
-    add_unit,
     draw_size,
     fill_rate,
-    pool_takes,
+    greedy_buy,
 )
-from allocation.domain import ClosetflowError, NotFoundError, UnitState, World
+from allocation.domain import ClosetflowError, NotFoundError, StationKind, UnitState, World
 from allocation.statics import Statics
 from forecasting.demand import DemandForecaster, season_design
 
@@ -187,10 +186,15 @@ def demand_dispersion(model: DemandForecaster, world: World, sku_ids: list[str])
     return 0.0 if denom <= 0 else max(0.0, float(((y - mu) ** 2 - mu).sum()) / denom)
 
 
+def _cleaning_days(world: World) -> pd.Series:
+    """Days a cleaning takes, by site (its cleaning station's ``processing_days``)."""
+    st = world.stations
+    return st[st["kind"].astype(str) == StationKind.CLEANING].set_index("site_id")["processing_days"]
+
+
 def _turn_days(world: World, rentals: pd.DataFrame) -> np.ndarray:
     """Observed turn time of returned rentals: ship to back at the site, plus that site's cleaning days."""
-    st = world.stations
-    clean = st[st["kind"].astype(str) == "cleaning"].set_index("site_id")["processing_days"]
+    clean = _cleaning_days(world)
     back = (pd.to_datetime(rentals["returned_on"]) - pd.to_datetime(rentals["ship_date"])).dt.days
     default = float(clean.median()) if len(clean) else 0.0  # a site without a cleaning station
     cleaning = rentals["site_id"].astype(str).map(clean).to_numpy(dtype=float, na_value=default)
@@ -230,8 +234,7 @@ def release_days(world: World, sku_ids: list[str]) -> list[np.ndarray]:
     """
     units = world.units[world.units["sku_id"].astype(str).isin(set(sku_ids))]
     units = units[units["state"].astype(str) != UnitState.RETIRED]
-    st = world.stations
-    clean = st[st["kind"].astype(str) == "cleaning"].set_index("site_id")["processing_days"]
+    clean = _cleaning_days(world)
     due = world.day_index(units["due_back"]).fillna(0).clip(lower=0).to_numpy(dtype=np.int64)
     clean_days = units["site_id"].astype(str).map(clean).fillna(0).to_numpy(dtype=np.int64)
     state = units["state"].astype(str).to_numpy()
@@ -239,48 +242,6 @@ def release_days(world: World, sku_ids: list[str]) -> list[np.ndarray]:
     out = np.where(state == UnitState.READY, 0, out).astype(np.int64)
     sku = units["sku_id"].astype(str).to_numpy()
     return [out[sku == k] for k in sku_ids]
-
-
-class _SizeLadder:
-    """Fills of one size for 0, 1, 2, ... added units, grown one unit at a time (`add_unit`)."""
-
-    def __init__(self, draws: SizeDraws) -> None:
-        self.draws = draws
-        takes = pool_takes(draws)
-        self.filled = [int(takes.sum())]  # filled[u]: fills summed over paths with u units added
-        self._unfilled_from = takes
-        self.grow()
-
-    def grow(self) -> None:
-        """Simulate one more added unit."""
-        more, self._unfilled_from = add_unit(self.draws, self._unfilled_from)
-        self.filled.append(self.filled[-1] + int(more.sum()))
-
-
-def _greedy(ladders: list[_SizeLadder], costs: np.ndarray, target: float, max_units: int) -> list[int]:
-    """Units added per size: one at a time where expected fills per dollar rise most, until the
-    style's fill reaches ``target`` or ``max_units`` are added.
-
-    A heuristic, chosen because the returns of a size's units diminish (each next unit catches only
-    what the ones before it lost), so buying the cheapest next expected fill first stays close to
-    the cheapest way to the target; on common random numbers a gain is the unit's, not the dice's.
-    """
-    requested = sum(int(lad.draws.requests.sum()) for lad in ladders)
-    added = [0] * len(ladders)
-
-    def now() -> float:
-        return fill_rate(sum(lad.filled[a] for lad, a in zip(ladders, added, strict=True)), requested)
-
-    while now() < target and sum(added) < max_units:
-        gain = np.array(
-            [(lad.filled[a + 1] - lad.filled[a]) / c for lad, a, c in zip(ladders, added, costs, strict=True)]
-        )
-        if not (gain > 0).any():  # no further unit fills another request on any path
-            break
-        best = int(np.argmax(gain))
-        added[best] += 1
-        ladders[best].grow()
-    return added
 
 
 def recommend_buy(
@@ -318,12 +279,12 @@ def recommend_buy(
     alpha = demand_dispersion(model, world, cat_ids)
     alpha = alpha if alpha > DISPERSION_FLOOR else 0.0
     turn, own_rentals, pooled_from = turn_times(world, skus)
-    seeds = np.random.SeedSequence(seed).generate_state(len(sku_ids))
+    seeds = np.random.SeedSequence(seed).spawn(len(sku_ids))  # one independent stream per size
     owned = release_days(world, sku_ids)
-    draws = [draw_size(mean[i], alpha, turn, owned[i], paths, int(seeds[i])) for i in range(len(sku_ids))]
+    draws = [draw_size(mean[i], alpha, turn, owned[i], paths, seeds[i]) for i in range(len(sku_ids))]
     costs = skus["retail_value"].to_numpy(dtype=float)
-    ladders = [_SizeLadder(d) for d in draws]
-    added = _greedy(ladders, np.maximum(costs, 1e-9), target_fill, max_units)
+    ladders = [SizeLadder(d) for d in draws]
+    added = greedy_buy(ladders, np.maximum(costs, 1e-9), target_fill, max_units)
     filled = [lad.filled for lad in ladders]
     requested = np.array([d.requests.sum() for d in draws], dtype=float)
     lines = [

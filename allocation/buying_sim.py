@@ -13,6 +13,9 @@ requests this also makes the fill *monotone on every path*: a pool with one more
 every moment, the requests the smaller pool holds plus at most one more, so it fills every request
 the smaller pool fills (the classic coupling argument for loss systems).
 
+`SizeLadder` keeps one size's fills for 0, 1, 2, ... added units and `greedy_buy` spends units
+across sizes on them.
+
 Day conventions: day 0 is the plan date; a unit released on day ``r`` can fill requests of day
 ``r`` onwards; a request filled on day ``d`` with turn time ``L`` frees its unit on day ``d + L``.
 """
@@ -26,12 +29,14 @@ import numpy as np
 __all__ = [
     "DISPERSION_FLOOR",
     "SizeDraws",
+    "SizeLadder",
     "TurnTimes",
     "add_unit",
     "draw_requests",
     "draw_size",
     "draw_turns",
     "fill_rate",
+    "greedy_buy",
     "pool_takes",
     "simulate_filled",
 ]
@@ -130,10 +135,14 @@ def draw_turns(turn: TurnTimes, shape: tuple[int, int], rng: np.random.Generator
 
 
 def draw_size(
-    mean: np.ndarray, dispersion: float, turn: TurnTimes, release_days: np.ndarray, paths: int, seed: int
+    mean: np.ndarray,
+    dispersion: float,
+    turn: TurnTimes,
+    release_days: np.ndarray,
+    paths: int,
+    seed: int | np.random.SeedSequence,
 ) -> SizeDraws:
-    """All draws of one size from its own seed (sizes never share a stream, so adding a size
-    elsewhere leaves this one's draws unchanged)."""
+    """All draws of one size, from its own seed: sizes never share a random stream."""
     rng = np.random.default_rng(seed)
     requests = draw_requests(mean, dispersion, paths, rng)
     turns = draw_turns(turn, (paths, max(int(requests.sum(axis=1).max(initial=0)), 1)), rng)
@@ -214,3 +223,45 @@ def fill_rate(filled: np.ndarray | int, requested: np.ndarray | int) -> float:
     """Filled over requested, summed over paths (and sizes); 1.0 when nothing was requested."""
     asked = float(np.sum(requested))
     return 1.0 if asked == 0 else float(np.sum(filled)) / asked
+
+
+class SizeLadder:
+    """Fills of one size for 0, 1, 2, ... added units, grown one unit at a time (`add_unit`)."""
+
+    def __init__(self, draws: SizeDraws) -> None:
+        self.draws = draws
+        takes = pool_takes(draws)
+        self.filled = [int(takes.sum())]  # filled[u]: fills summed over paths with u units added
+        self._unfilled_from = takes
+        self.grow()
+
+    def grow(self) -> None:
+        """Simulate one more added unit."""
+        more, self._unfilled_from = add_unit(self.draws, self._unfilled_from)
+        self.filled.append(self.filled[-1] + int(more.sum()))
+
+
+def greedy_buy(ladders: list[SizeLadder], costs: np.ndarray, target: float, max_units: int) -> list[int]:
+    """Units added per size: one at a time where expected fills per dollar rise most, until the
+    style's fill reaches ``target`` or ``max_units`` are added.
+
+    A heuristic, chosen because the returns of a size's units diminish (each next unit catches only
+    what the ones before it lost), so buying the cheapest next expected fill first stays close to
+    the cheapest way to the target; on common random numbers a gain is the unit's, not the dice's.
+    """
+    requested = sum(int(lad.draws.requests.sum()) for lad in ladders)
+    added = [0] * len(ladders)
+
+    def now() -> float:
+        return fill_rate(sum(lad.filled[a] for lad, a in zip(ladders, added, strict=True)), requested)
+
+    while now() < target and sum(added) < max_units:
+        gain = np.array(
+            [(lad.filled[a + 1] - lad.filled[a]) / c for lad, a, c in zip(ladders, added, costs, strict=True)]
+        )
+        if not (gain > 0).any():  # no further unit fills another request on any path
+            break
+        best = int(np.argmax(gain))
+        added[best] += 1
+        ladders[best].grow()
+    return added
