@@ -271,7 +271,7 @@ def _fill_check(path: Path, tolerance: float) -> FillRateDriftCheck:
 
 def _echo_results(results: list[CheckResult]) -> None:
     for r in results:
-        typer.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.name:<12}  {r.reason}")
+        typer.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.name:<15}  {r.reason}")
 
 
 @models_app.command("checks")

@@ -223,6 +223,10 @@ def test_the_serving_log_lists_the_latest_loads(api: tuple[TestClient, ApiKeys, 
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["total"] == 3 and [(e["version"], e["alias"]) for e in body["entries"]] == [("v1", "champion")] * 2
+    with registry.log_path.open("a") as log:
+        log.write("{half a line\n")
+    err = assert_error_shape(client.get("/models/serving-log", headers=keys.headers(Role.OPERATOR)), 409)
+    assert err["message"].startswith("the serving log serving.jsonl cannot be read")
 
 
 def _stored(registry: ModelRegistry, name: str) -> None:

@@ -115,8 +115,14 @@ def serving_log(
     limit: Annotated[int, Query(ge=1, le=1000, description="the latest N loads")] = 100,
 ) -> ServingLogPublic:
     """Each load of a serving model: the version and alias (or the fallback) and why."""
-    entries = _registry(runtime).serving_log()
-    return ServingLogPublic(entries=[ServingEntry.model_validate(e) for e in entries[-limit:]], total=len(entries))
+    registry = _registry(runtime)
+    try:
+        entries = registry.serving_log()
+        latest = [ServingEntry.model_validate(e) for e in entries[-limit:]]
+    except (OSError, ValueError) as exc:  # a damaged line: say which file, rather than a bare 500
+        why = " ".join(str(exc).split())[:200]
+        raise ApiError(409, f"the serving log {registry.log_path.name} cannot be read ({why})") from None
+    return ServingLogPublic(entries=latest, total=len(entries))
 
 
 @router.post("/rollback", response_model=AliasesPublic, responses=WRITE_ERRORS, summary="Roll back the champion")
