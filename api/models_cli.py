@@ -206,18 +206,12 @@ def _checks(
     fill_tolerance: float,
     gating: bool = False,
 ) -> tuple[pd.DataFrame | None, list[Check]]:
-    """The demand grid (None without --input) and the checks the options ask for; a bad option is
-    one line, exit 2. ``gating`` without --input puts the table checks' stored verdicts in their place."""
-    missing = [
-        f
-        for f, v in (
-            ("--input", input_file),
-            ("--id-col", id_col),
-            ("--time-col", time_col),
-            ("--target-col", target_col),
-        )
-        if v is None
-    ]
+    """The grid (None without --input) and the checks asked for; a bad option is one line, exit 2.
+
+    ``gating`` without --input puts the table checks' stored verdicts (`RecordedCheck`) in their place.
+    """
+    named = {"--input": input_file, "--id-col": id_col, "--time-col": time_col, "--target-col": target_col}
+    missing = [flag for flag, value in named.items() if value is None]
     table = f"{', '.join(missing)} (the demand table to hold out)"
     if input_file is None and report is None:
         raise _bad(f"the checks need {table} or --report (a job's report.json)")
