@@ -59,7 +59,7 @@ _HISTORIES: Final = ("customer", "sku", "category")
 class HazardSettings:
     """Hyperparameters; the defaults fit a "small" world (about 20k rentals) in seconds on 2 cores."""
 
-    hidden: int = 32
+    hidden: int = 16  # 16 vs 32: Brier 0.2279 vs 0.2281 on tuning seeds 1-4 (noise, but no worse and cheaper)
     epochs: int = 40
     patience: int = 4  # epochs without a better validation loss before stopping
     batch: int = 1024
@@ -137,6 +137,11 @@ class LateReturnHazard:
         self.max_delay = max_delay
         self.seed = seed
         self.settings = settings or HazardSettings()
+
+    @property
+    def base_rate_(self) -> float:
+        """The training late rate (rentals whose outcome was known on the plan date), as LateReturnModel has."""
+        return self.spec_.base_rate
 
     # ---- features --------------------------------------------------------------------------
     def _categories(self, frame: pd.DataFrame) -> pd.Series:
