@@ -45,16 +45,20 @@ from allocation.simulate.world import (
     place_units,
     simulate_world,
 )
-from forecasting.hazard import HazardSettings, LateReturnHazard
+from forecasting.hazard import HazardSettings, LateReturnHazard, conditional_pmf
 from forecasting.late_returns import LateReturnModel
 from forecasting.metrics import auc, base_rate_brier, brier
 
 __all__ = [
     "GETAROUND_FILE",
+    "MissingGetAroundError",
+    "already_late_rentals",
     "calibration_table",
+    "delay_log_loss",
     "generated_scores",
     "getaround_frame",
     "getaround_scores",
+    "send_by",
     "true_late_probability",
     "uncertain_rentals",
 ]
@@ -69,23 +73,59 @@ class MissingGetAroundError(FileNotFoundError):
     """The GetAround file is not in the real-data folder."""
 
 
+def send_by(rentals: pd.DataFrame) -> pd.Series:
+    """The day each customer must send the rental back to be on time: ``due_back`` less the return
+    leg, taken as long as the outbound one (``event_date - ship_date``)."""
+    outbound = pd.to_datetime(rentals["event_date"]) - pd.to_datetime(rentals["ship_date"])
+    return pd.to_datetime(rentals["due_back"]) - outbound
+
+
 def uncertain_rentals(world: World) -> pd.DataFrame:
     """The rentals whose return is uncertain on the plan date (module docstring), with ``late``.
 
-    Carries the rentals' columns plus ``late`` (bool) from the holdout's real return day; empty
-    without a holdout.
+    Carries the rentals' columns plus ``delay`` (days) and ``late`` (bool) from the holdout's real
+    return day; empty without a holdout.
     """
     r = world.rentals
     if world.holdout is None:
-        return r.iloc[:0].assign(late=pd.Series(dtype=bool))
+        return r.iloc[:0].assign(delay=pd.Series(dtype=np.int64), late=pd.Series(dtype=bool))
     out = r[r["returned_on"].isna()]
-    outbound = pd.to_datetime(out["event_date"]) - pd.to_datetime(out["ship_date"])
-    send_by = pd.to_datetime(out["due_back"]) - outbound
-    unc = out[send_by > pd.Timestamp(world.plan_date)]
+    unc = out[send_by(out) > pd.Timestamp(world.plan_date)]
     back = world.holdout.returns[["rental_id", "returned_on"]].rename(columns={"returned_on": "_back"})
     m = unc.merge(back, on="rental_id", how="inner")
-    m["late"] = pd.to_datetime(m["_back"]) > pd.to_datetime(m["due_back"])
+    m["delay"] = (pd.to_datetime(m["_back"]) - pd.to_datetime(m["due_back"])).dt.days.astype(np.int64)
+    m["late"] = m["delay"] > 0
     return m.drop(columns="_back")
+
+
+def already_late_rentals(world: World) -> pd.DataFrame:
+    """Rentals still with their customer past the day to send them back: late for sure, but when back?
+
+    Carries the rentals' columns plus ``days_out`` (the least delay the plan date implies: not sent
+    by the day before the plan date, so not back before ``send_by + days_out``, i.e. ``delay >=
+    plan_date - send_by + 1``) and ``delay`` (the real one, from the holdout). Empty without a holdout.
+    """
+    r = world.rentals
+    if world.holdout is None:
+        return r.iloc[:0].assign(days_out=pd.Series(dtype=np.int64), delay=pd.Series(dtype=np.int64))
+    holding = world.units.loc[world.units["state"].astype(str) == "with_customer", "rental_id"]
+    out = r[r["returned_on"].isna() & r["rental_id"].astype(str).isin(set(holding.dropna().astype(str)))]
+    sent = send_by(out)
+    plan = pd.Timestamp(world.plan_date)
+    late = out[(sent <= plan).to_numpy()].assign(_send_by=sent[sent <= plan])
+    back = world.holdout.returns[["rental_id", "returned_on"]].rename(columns={"returned_on": "_back"})
+    m = late.merge(back, on="rental_id", how="inner")
+    m["days_out"] = (plan - m["_send_by"]).dt.days.astype(np.int64) + 1
+    m["delay"] = (pd.to_datetime(m["_back"]) - pd.to_datetime(m["due_back"])).dt.days.astype(np.int64)
+    return m.drop(columns=["_back", "_send_by"])
+
+
+def delay_log_loss(pmf: np.ndarray, delay: np.ndarray) -> float:
+    """Mean -log P(the real delay) under each row's delay distribution (the last bucket: that many or more)."""
+    if len(pmf) == 0:
+        return float("nan")
+    col = np.clip(np.asarray(delay, dtype=np.int64), 0, pmf.shape[1] - 1)
+    return float(-np.mean(np.log(np.clip(pmf[np.arange(len(pmf)), col], 1e-12, None))))
 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
@@ -147,6 +187,9 @@ def _seed_scores(scale: str, seed: int) -> tuple[dict[str, Any], np.ndarray, np.
     p_old = old.predict_late_proba(unc)
     p_true = true_late_probability(scale, seed, unc)
     base = np.full(len(y), hazard.spec_.base_rate)
+    delay = unc["delay"].to_numpy()
+    late = already_late_rentals(world)
+    days_out = late["days_out"].to_numpy()
     row = {
         "seed": seed,
         "n": len(y),
@@ -158,8 +201,33 @@ def _seed_scores(scale: str, seed: int) -> tuple[dict[str, Any], np.ndarray, np.
         "auc": auc(y, p),
         "auc_baseline": auc(y, p_old),
         "true_auc": auc(y, p_true),
+        # The whole delay distribution, which the planner reads, not only P(late):
+        "delay_log_loss": delay_log_loss(hazard.predict_pmf(unc), delay),
+        "delay_log_loss_baseline": delay_log_loss(old.predict_pmf(unc), delay),
+        # Units already late: when do they come back, given not back yet (the planner's conditioning).
+        "late_units_n": len(late),
+        "late_units_log_loss": delay_log_loss(hazard.predict_pmf(late, days_out=days_out), late["delay"].to_numpy()),
+        "late_units_log_loss_baseline": delay_log_loss(
+            conditional_pmf(old.predict_pmf(late), days_out), late["delay"].to_numpy()
+        ),
     }
     return row, y, p, p_old, np.c_[p_true, base]
+
+
+def _pooled_log_losses(per_seed: list[dict[str, Any]]) -> dict[str, float]:
+    """The per-seed delay log losses pooled over seeds (weighted by rentals scored)."""
+    out: dict[str, float] = {}
+    for key, n_key in (
+        ("delay_log_loss", "n"),
+        ("delay_log_loss_baseline", "n"),
+        ("late_units_log_loss", "late_units_n"),
+        ("late_units_log_loss_baseline", "late_units_n"),
+    ):
+        rows = [r for r in per_seed if r[n_key] > 0]
+        weight = sum(r[n_key] for r in rows)
+        out[key] = float(sum(r[key] * r[n_key] for r in rows) / weight) if weight else float("nan")
+    out["late_units_n"] = float(sum(r["late_units_n"] for r in per_seed))
+    return out
 
 
 def generated_scores(seeds: Sequence[int], scale: str = "small") -> dict[str, Any]:
@@ -168,7 +236,10 @@ def generated_scores(seeds: Sequence[int], scale: str = "small") -> dict[str, An
     Pooled over ``seeds`` (each world fitted and scored on its own uncertain rentals); per-seed
     figures under ``per_seed``. Keys: ``brier``, ``base_rate_brier``, ``true_brier``, ``auc``,
     ``true_auc``, ``auc_baseline`` and ``brier_baseline`` (LateReturnModel), ``calibration``
-    (the hazard's), ``n``, ``model``, ``per_seed``.
+    (the hazard's), ``n``, ``model``, ``per_seed``; and for the whole delay distribution the mean
+    log loss of the real delay on the uncertain rentals (``delay_log_loss``, ``_baseline`` for
+    LateReturnModel) and on the units already late, each conditioned on not being back yet
+    (``late_units_log_loss``, ``late_units_log_loss_baseline``, ``late_units_n``).
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; one of {sorted(SCALES)}")
@@ -194,6 +265,7 @@ def generated_scores(seeds: Sequence[int], scale: str = "small") -> dict[str, An
         "true_auc": auc(y, other[:, 0]),
         "auc_baseline": auc(y, p_old),
         "calibration": calibration_table(y, p),
+        **_pooled_log_losses(per_seed),
         "per_seed": per_seed,
     }
 

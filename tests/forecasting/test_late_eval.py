@@ -19,7 +19,9 @@ from api.settings import real_data_dir
 from forecasting.late_eval import (
     GETAROUND_FILE,
     MissingGetAroundError,
+    already_late_rentals,
     calibration_table,
+    delay_log_loss,
     generated_scores,
     getaround_scores,
     true_late_probability,
@@ -69,7 +71,7 @@ def test_hazard_beats_the_base_rate_on_uncertain_rentals(scores: dict[str, Any])
     assert scores["brier"] < scores["base_rate_brier"]
     assert scores["true_brier"] <= scores["brier"] + 0.01  # nobody beats the truth by much
     assert scores["auc"] > 0.55
-    assert {"auc_baseline", "brier_baseline", "per_seed"} <= set(scores)
+    assert {"auc_baseline", "brier_baseline", "per_seed", "late_units_log_loss"} <= set(scores)
     assert sum(row["n"] for row in scores["calibration"]) == scores["n"]
 
 
@@ -105,3 +107,16 @@ def test_getaround_beats_the_base_rate() -> None:
     assert g["brier"] < g["base_rate_brier"]
     assert g["auc"] > 0.55
     assert sum(r["n"] for r in g["calibration"]) == g["n_test"]
+
+
+def test_already_late_units_are_conditioned_on_what_the_plan_date_shows(world: World) -> None:
+    late = already_late_rentals(world)
+    assert len(late) > 10
+    assert (late["days_out"] >= 1).all()
+    assert (late["delay"] >= late["days_out"]).all()  # the truth never contradicts "not back yet"
+    assert not set(late["rental_id"]) & set(uncertain_rentals(world)["rental_id"])
+
+
+def test_delay_log_loss_reads_the_real_bucket() -> None:
+    pmf = np.array([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8]])
+    assert delay_log_loss(pmf, np.array([0, 9])) == pytest.approx(-(np.log(0.5) + np.log(0.8)) / 2)
