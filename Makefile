@@ -41,3 +41,7 @@ bench: install
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: bench-forecast
+bench-forecast: install
+	$(BIN)/python benchmarks/forecast_accuracy.py --json var/bench/forecast_accuracy.json

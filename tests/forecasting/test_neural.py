@@ -58,7 +58,7 @@ def test_save_then_load_forecasts_the_same_from_plain_arrays(tmp_path: Path) -> 
     model.save(tmp_path / "m")
     with np.load(tmp_path / "m" / "arrays.npz", allow_pickle=False) as z:  # plain arrays, nothing pickled
         assert {z[k].dtype.kind for k in z.files} <= {"f", "i"}
-        assert any(k.startswith("w.embed") for k in z.files)
+        assert any(k.startswith("w.0.embed") for k in z.files)
     loaded = load_forecaster(tmp_path / "m")
     assert isinstance(loaded, NeuralDemand) and loaded.settings == SMALL
     pd.testing.assert_frame_equal(loaded.predict(6, [80]), before)
@@ -135,3 +135,25 @@ def test_the_backtest_runs_it_on_a_tiny_table() -> None:
     m = doc["models"]["neural"]
     assert set(m) == {"rmse", "wape", "wape_total", "mase", "bias", "coverage_80", "fit_seconds"}
     assert m["rmse"] > 0 and m["coverage_80"] is not None and 0 <= m["coverage_80"] <= 1
+
+
+def test_an_ensemble_saves_every_member_and_loads_to_the_same_forecasts(tmp_path: Path) -> None:
+    model = NeuralDemand("W", NeuralSettings(**{**SMALL.__dict__, "ensemble": 2})).fit(frame())
+    assert len(model.states_) == 2
+    model.save(tmp_path / "m")
+    with np.load(tmp_path / "m" / "arrays.npz", allow_pickle=False) as z:
+        assert any(k.startswith("w.1.embed") for k in z.files)
+    loaded = load_forecaster(tmp_path / "m")
+    pd.testing.assert_frame_equal(loaded.predict(5, [80]), model.predict(5, [80]))
+    single = NeuralDemand("W", SMALL).fit(frame()).predict(5)
+    assert not np.allclose(single["mean"], model.predict(5)["mean"])  # the second member counts
+
+
+def test_the_interval_is_calibrated_on_the_validation_window() -> None:
+    """A wider coverage target never gives a narrower interval (same seed, same networks)."""
+    narrow = NeuralDemand("W", NeuralSettings(**{**SMALL.__dict__, "target_coverage": 0.3})).fit(frame(seed=3))
+    wide = NeuralDemand("W", NeuralSettings(**{**SMALL.__dict__, "target_coverage": 0.99})).fit(frame(seed=3))
+    assert 0.0 <= narrow.spread_ <= wide.spread_ <= 2.0
+    pd.testing.assert_series_equal(narrow.predict(4)["mean"], wide.predict(4)["mean"])
+    n, w = narrow.predict(4, [80]), wide.predict(4, [80])
+    assert (w["hi_80"] - w["lo_80"] >= n["hi_80"] - n["lo_80"]).all()
