@@ -306,8 +306,9 @@ def getaround_scores(data_dir: Path, seed: int = 0) -> dict[str, Any]:
     """Fit the hazard on the earlier GetAround rentals and score P(late) on the later ones.
 
     Keys: ``brier``, ``base_rate_brier`` (the training late rate), ``auc``, ``calibration``,
-    ``n_train``, ``n_test``, ``model``, and ``brier_checkin_only`` (the late rate per check-in
-    type: the yardstick a one-feature model sets).
+    ``n_train``, ``n_test``, ``model``, ``brier_checkin_only`` (the late rate per check-in type:
+    the yardstick a one-feature model sets), and ``brier_baseline``, ``auc_baseline``
+    (LateReturnModel on the same features: the car's smoothed late rate and the check-in type).
 
     Raises:
         MissingGetAroundError: the file is not in ``data_dir``.
@@ -324,9 +325,14 @@ def getaround_scores(data_dir: Path, seed: int = 0) -> dict[str, Any]:
     p = model.predict_late_proba(test)
     by_type = (train["delay_days"] > 0).groupby(train["zone"]).mean()
     p_type = test["zone"].map(by_type).fillna(model.spec_.base_rate).to_numpy(dtype=float)
+    zones = pd.DataFrame({"zone": sorted(set(train["zone"]))})
+    old = LateReturnModel(max_delay=GETAROUND_MAX_HOURS, seed=seed).fit(train, zones, plan)
+    p_old = old.predict_late_proba(test)
     return {
         **_scores(y, p, model.spec_.base_rate),
         "brier_checkin_only": brier(y, p_type),
+        "brier_baseline": brier(y, p_old),
+        "auc_baseline": auc(y, p_old),
         "n_train": len(train),
         "n_test": len(test),
         "model": model.name,

@@ -107,6 +107,7 @@ def test_getaround_beats_the_base_rate() -> None:
     assert g["brier"] < g["base_rate_brier"]
     assert g["auc"] > 0.55
     assert sum(r["n"] for r in g["calibration"]) == g["n_test"]
+    assert g["brier_baseline"] < g["base_rate_brier"]  # LateReturnModel on the same rentals, for comparison
 
 
 def test_already_late_units_are_conditioned_on_what_the_plan_date_shows(world: World) -> None:
