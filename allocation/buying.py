@@ -38,6 +38,7 @@ from allocation.buying_sim import (
     TurnTimes,
     draw_size,
     fill_rate,
+    fill_std_error,
     greedy_buy,
 )
 from allocation.domain import ClosetflowError, NotFoundError, StationKind, UnitState, World
@@ -117,6 +118,7 @@ class BuyPlan:
     sizes: list[SizeLine]
     current_fill: float
     recommended_fill: float
+    recommended_fill_se: float  # Monte Carlo standard error of recommended_fill
     units_added: int
     cost: float
     assumptions: BuyAssumptions
@@ -302,6 +304,8 @@ def recommend_buy(
     ]
     now = fill_rate(sum(int(f[0]) for f in filled), requested.sum())
     rec = fill_rate(sum(int(filled[i][a]) for i, a in enumerate(added)), requested.sum())
+    asked = sum(d.requests.sum(axis=1) for d in draws)
+    rec_se = fill_std_error(sum(lad.per_path[a] for lad, a in zip(ladders, added, strict=True)), asked)
     return BuyPlan(
         style_id=style_id,
         target_fill=target_fill,
@@ -310,6 +314,7 @@ def recommend_buy(
         sizes=lines,
         current_fill=now,
         recommended_fill=rec,
+        recommended_fill_se=rec_se,
         units_added=sum(added),
         cost=float(sum(a * c for a, c in zip(added, costs, strict=True))),
         assumptions=BuyAssumptions(

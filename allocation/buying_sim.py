@@ -36,6 +36,7 @@ __all__ = [
     "draw_size",
     "draw_turns",
     "fill_rate",
+    "fill_std_error",
     "greedy_buy",
     "pool_takes",
     "simulate_filled",
@@ -225,19 +226,35 @@ def fill_rate(filled: np.ndarray | int, requested: np.ndarray | int) -> float:
     return 1.0 if asked == 0 else float(np.sum(filled)) / asked
 
 
+def fill_std_error(filled: np.ndarray, requested: np.ndarray) -> float:
+    """Monte Carlo standard error of `fill_rate` from (paths,) fills and requests per path.
+
+    The fill is a ratio of sums, so its error is the delta method's: the spread over paths of
+    ``filled - rate * requested``, over the mean requests, over sqrt(paths). 0 with one path or no
+    requests (nothing to spread).
+    """
+    f, q = np.asarray(filled, dtype=float), np.asarray(requested, dtype=float)
+    if len(f) < 2 or q.sum() == 0:
+        return 0.0
+    resid = f - fill_rate(f, q) * q
+    return float(resid.std(ddof=1) / q.mean() / np.sqrt(len(f)))
+
+
 class SizeLadder:
     """Fills of one size for 0, 1, 2, ... added units, grown one unit at a time (`add_unit`)."""
 
     def __init__(self, draws: SizeDraws) -> None:
         self.draws = draws
         takes = pool_takes(draws)
-        self.filled = [int(takes.sum())]  # filled[u]: fills summed over paths with u units added
+        self.per_path = [takes.sum(axis=1)]  # per_path[u]: (paths,) fills with u units added
+        self.filled = [int(takes.sum())]  # filled[u]: the same summed over paths
         self._unfilled_from = takes
         self.grow()
 
     def grow(self) -> None:
         """Simulate one more added unit."""
         more, self._unfilled_from = add_unit(self.draws, self._unfilled_from)
+        self.per_path.append(self.per_path[-1] + more)
         self.filled.append(self.filled[-1] + int(more.sum()))
 
 

@@ -27,6 +27,7 @@ from allocation.buying_sim import (
     add_unit,
     draw_requests,
     fill_rate,
+    fill_std_error,
     pool_takes,
     simulate_filled,
 )
@@ -98,6 +99,16 @@ def test_a_unit_back_later_fills_only_from_its_release_day() -> None:
     np.testing.assert_array_equal(pool_takes(draws), [[0, 0, 1, 0]])
 
 
+def test_the_fill_standard_error_matches_the_spread_of_repeated_estimates() -> None:
+    rng = np.random.default_rng(5)
+    requested = rng.poisson(20, size=(400, 60)) + 1
+    filled = rng.binomial(requested, 0.8)
+    rates = [fill_rate(f, q) for f, q in zip(filled, requested, strict=True)]
+    errors = [fill_std_error(f, q) for f, q in zip(filled, requested, strict=True)]
+    assert np.mean(errors) == pytest.approx(np.std(rates, ddof=1), rel=0.15)
+    assert fill_std_error(np.array([4, 8]), np.array([5, 10])) == 0.0  # the same rate on every path
+
+
 def test_negative_binomial_draws_have_the_asked_mean_and_variance() -> None:
     rng = np.random.default_rng(0)
     y = draw_requests(np.full(50, 2.0), 0.5, 4000, rng)
@@ -146,6 +157,7 @@ def test_the_recommendation_reaches_the_target(world: World, plan: BuyPlan) -> N
         assert s.recommended_fill >= s.current_fill
         assert s.units_to_add > 0 or s.recommended_fill == s.current_fill
     assert plan.assumptions.turn_median_days <= plan.assumptions.turn_p90_days
+    assert 0 < plan.recommended_fill_se < 0.02
     assert recommend_buy(world, TIGHT_STYLE, 0.97, paths=150, seed=3) == plan  # seeded
 
 

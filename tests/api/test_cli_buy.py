@@ -1,8 +1,5 @@
 """`closetflow buy`: the table and the JSON carry the same numbers; a user mistake (unknown style,
 target outside (0, 1), bad folder or option) is one line on stderr with exit 2, never a traceback.
-
-The command is registered onto a fresh app built like `api.cli.app` (same error-handling group),
-so these tests do not depend on the line that adds it to the real CLI.
 """
 
 from __future__ import annotations
@@ -11,14 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
 from allocation.data.io import write_world
 from allocation.simulate.world import simulate_world
-from api.buy_cli import register
-from api.cli import _SafeGroup
+from api.cli import app
 
 runner = CliRunner()
 STYLE = "S00034"  # short of units in one size in the small seed-7 world
@@ -30,19 +25,8 @@ def _artifacts_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CLOSETFLOW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer(cls=_SafeGroup, no_args_is_help=True, pretty_exceptions_enable=False)
-
-    @app.callback()
-    def main() -> None:
-        """A callback keeps `buy` a subcommand."""
-
-    register(app)
-    return app
-
-
 def _buy(*args: str) -> Result:
-    return runner.invoke(_app(), ["buy", *args])
+    return runner.invoke(app, ["buy", *args])
 
 
 def _one_error_line(res: Result, code: int = 2) -> str:
