@@ -49,11 +49,14 @@ class EmbeddingSettings:
     dim: int = 32
     epochs: int = 40  # at most; early stopping usually ends sooner
     lr: float = 0.01
-    l2: float = 1e-4  # per-example penalty on the vectors in the batch
+    l2: float = 0.05  # per-example penalty on the vectors in the batch
     batch: int = 4096
     patience: int = 3  # epochs without a better validation recall before stopping
     valid_share: float = 0.05  # users (with >= 2 items) giving one rental to the validation split
     k: int = 20  # the recall@k that early stopping watches
+    # Negatives drawn with probability ~ rentals ** negative_power (0: uniform; 0.75 as in word2vec):
+    # popular negatives make the vectors learn taste beyond popularity, which the biases carry.
+    negative_power: float = 0.0
     seed: int = 0
 
 
@@ -165,13 +168,15 @@ class ItemEmbeddings:
                 bias = torch.zeros(n_items, device=device)
                 steps = [_LazyAdam(w, s.lr) for w in (user, item, bias)]
                 draws = torch.Generator().manual_seed(s.seed)
+                weights = torch.from_numpy(np.bincount(items, minlength=n_items).astype(np.float64) + 1.0)
+                weights = weights**s.negative_power
                 u_t = torch.from_numpy(users).to(device)
                 i_t = torch.from_numpy(items).to(device)
                 best = (-math.inf, 0, self._snapshot(user, item, bias))
                 stale, epoch = 0, 0
                 for epoch in range(1, s.epochs + 1):
                     order = torch.randperm(len(users), generator=draws).to(device)
-                    negatives = torch.randint(0, n_items, (len(users),), generator=draws).to(device)
+                    negatives = torch.multinomial(weights, len(users), replacement=True, generator=draws).to(device)
                     for b in range(0, len(users), s.batch):
                         idx = order[b : b + s.batch]
                         _bpr_step(steps, u_t[idx], i_t[idx], negatives[idx], s.l2)
@@ -220,6 +225,10 @@ class ItemEmbeddings:
         self._user_pos = {v: i for i, v in enumerate(self.user_ids_.tolist())}
 
     # ---- using the vectors -----------------------------------------------------------------------
+
+    def known_items(self, item_ids: Iterable[Hashable]) -> list[Hashable]:
+        """The ids among ``item_ids`` that have a vector (were rented in the fit's table), in order."""
+        return [i for i in item_ids if i in self._item_pos]
 
     def item_positions(self, item_ids: Iterable[Hashable]) -> np.ndarray:
         """Rows of ``vectors_`` for ``item_ids``.
