@@ -67,6 +67,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", frozenset()),
     Route("GET", "/readyz", frozenset()),
     Route("GET", "/metrics", frozenset()),
+    Route("GET", "/models", frozenset({OP})),
+    Route("GET", "/models/serving-log", frozenset({OP})),
+    Route("POST", "/models/rollback", frozenset({OP})),
+    Route("POST", "/models/{version}/promote", frozenset({OP}), json={}),
+    Route("GET", "/models/{version}/checks", frozenset({OP})),
+    Route("POST", "/models/{version}/checks", frozenset({OP}), json={"job_id": NO_SUCH}),
 )
 
 # Every way to be refused before the role is even looked at.
@@ -100,7 +106,7 @@ def world(module_pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 def _send(client: TestClient, route: Route, headers: dict[str, str], upload: bytes) -> Any:
-    path = route.path.format(dataset_id=NO_SUCH, job_id=NO_SUCH, plan_id=NO_SUCH, key_id=NO_SUCH)
+    path = route.path.format(dataset_id=NO_SUCH, job_id=NO_SUCH, plan_id=NO_SUCH, key_id=NO_SUCH, version="v1")
     files = {"file": ("bad.zip", upload, "application/zip")} if route.upload else None
     return client.request(route.method, path, headers=headers, json=route.json, files=files, params=route.query)
 
