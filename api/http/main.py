@@ -37,7 +37,7 @@ closetflow's HTTP API: upload a data folder, run allocation jobs on it, read the
 cleaning order, transfers, unfilled reservations with reasons, holdout validation) and the
 forecasts. Every call but the probes needs `Authorization: Bearer <key>`; a key's role decides what
 it may do: **planner** (datasets, jobs, plans), **buyer** (forecasts, plan KPIs), **operator**
-(everything, keys, nightly). Every error has one shape: `{"error": {"code", "message", "details"}}`.
+(everything, keys, nightly, the model registry). Every error has one shape: `{"error": {"code", "message", "details"}}`.
 """
 
 
