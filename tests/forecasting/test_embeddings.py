@@ -27,30 +27,28 @@ from forecasting.embedding_eval import (
 from forecasting.embeddings import ItemEmbeddings
 from tests.servers import require
 
-SMALL = {"dim": 8, "epochs": 30, "lr": 0.02, "l2": 0.01, "batch": 256, "patience": 5}
+SMALL = {"dim": 8, "epochs": 30, "lr": 0.02, "l2": 0.01, "batch": 512, "patience": 5, "valid_share": 0.3}
 
 
-def _two_clusters(seed: int = 0) -> pd.DataFrame:
-    """300 users renting cluster A's items (0..29), 100 renting cluster B's (100..129): A is more popular."""
+def _clusters(seed: int = 0) -> pd.DataFrame:
+    """Four tastes of 10 items each (ids 0.., 100.., 200.., 300..); each user rents 5 items of one.
+
+    The first taste has as many users as the other three together, so popularity recommends its
+    items to everyone.
+    """
     rng = np.random.default_rng(seed)
     rows = []
-    for user in range(400):
-        items = np.arange(30) if user < 300 else np.arange(100, 130)
-        for n, item in enumerate(rng.choice(items, size=6, replace=False)):
-            rows.append(
-                (
-                    user,
-                    int(item),
-                    "dress" if item < 100 else "gown",
-                    pd.Timestamp("2017-01-02") + pd.Timedelta(days=7 * n),
-                )
-            )
+    for user in range(480):
+        taste = 0 if user < 240 else 1 + user % 3
+        for n, item in enumerate(rng.choice(np.arange(10) + 100 * taste, size=5, replace=False)):
+            day = pd.Timestamp("2017-01-02") + pd.Timedelta(days=7 * n)
+            rows.append((user, int(item), f"taste{taste}", day))
     return pd.DataFrame(rows, columns=["user_id", "item_id", "category", "review_date"])
 
 
 @pytest.fixture(scope="module")
 def clusters() -> pd.DataFrame:
-    return _two_clusters()
+    return _clusters()
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +57,10 @@ def fitted(clusters: pd.DataFrame) -> ItemEmbeddings:
 
 
 def test_neighbours_come_from_the_same_cluster(fitted: ItemEmbeddings) -> None:
-    near = fitted.neighbours([0, 5, 100, 105], k=5)
+    near = fitted.neighbours([0, 5, 100, 205, 309], k=5)
     assert list(near.columns) == ["item_id", "neighbour_id", "similarity", "rank"]
-    assert len(near) == 20
-    assert ((near["item_id"] < 100) == (near["neighbour_id"] < 100)).all()
+    assert len(near) == 25
+    assert (near["item_id"] // 100 == near["neighbour_id"] // 100).all()
     assert (near["item_id"] != near["neighbour_id"]).all()
     for _, group in near.groupby("item_id"):
         assert list(group["rank"]) == [1, 2, 3, 4, 5]
@@ -70,9 +68,9 @@ def test_neighbours_come_from_the_same_cluster(fitted: ItemEmbeddings) -> None:
 
 
 def test_recall_beats_popularity_on_clusters(clusters: pd.DataFrame) -> None:
-    # Popularity pushes cluster A's items to B's users too; the embeddings keep each to its own.
+    # Popularity pushes the first taste's items to everyone; the embeddings keep each to its own.
     figures = holdout_users_recall(clusters, seed=3, k=5, share=0.5, params=SMALL)
-    assert figures["n_users"] > 100
+    assert figures["n_users"] == 240
     assert figures["recall_at_20"] > 1.5 * figures["popularity_recall_at_20"]
 
 
@@ -106,17 +104,20 @@ def test_fit_is_deterministic_on_cpu(clusters: pd.DataFrame) -> None:
     np.testing.assert_array_equal(a.vectors_, b.vectors_)
 
 
-def test_recommend_leaves_out_seen_items(fitted: ItemEmbeddings, clusters: pd.DataFrame) -> None:
-    top = fitted.recommend([0], k=24)[0]  # cluster A has 30 items, the user rented at most 6
+def test_recommend_leaves_out_seen_items(clusters: pd.DataFrame) -> None:
+    # No validation split: every rental is a training rental, none may come back.
+    model = ItemEmbeddings(**{**SMALL, "epochs": 3, "valid_share": 0.0}).fit(clusters)
+    assert model.epochs_run_ == model.best_epoch_ == 3
+    top = model.recommend([0], k=30)[0]
     assert not set(top.tolist()) & set(clusters.loc[clusters["user_id"] == 0, "item_id"])
-    assert len(set(top.tolist())) == 24
+    assert len(set(top.tolist())) == 30
 
 
 def test_substitutes_only_offer_items_with_spare_units(fitted: ItemEmbeddings) -> None:
     spare = {1: 0, 2: 3, 3: 1, 101: 5, 999: 4}  # 999 has no embedding; 1 has none to spare
     subs = fitted.substitutes([0, 100], spare, k=2)
     assert list(subs.columns) == ["item_id", "substitute_id", "similarity", "rank", "spare"]
-    assert set(subs.loc[subs["item_id"] == 0, "substitute_id"]) == {2, 3}  # the two spare A items
+    assert set(subs.loc[subs["item_id"] == 0, "substitute_id"]) == {2, 3}  # the two spare items of its taste
     assert subs.loc[subs["item_id"] == 100, "substitute_id"].iloc[0] == 101
     assert (subs["spare"] == subs["substitute_id"].map(spare)).all()
     assert fitted.substitutes([0], {}, k=2).empty
@@ -175,26 +176,29 @@ def test_cold_start_inputs_use_only_rentals_before_the_origin(
     assert (b.history["review_date"] < origin).all()
 
 
-def test_cold_start_forecasts_scale_with_the_styles_own_start(clusters: pd.DataFrame) -> None:
-    # Two new styles at the end, one rented by twice as many users: its forecast is larger.
-    launch = pd.Timestamp("2017-03-13")
+def test_cold_start_forecasts_follow_the_start_and_the_renters(clusters: pd.DataFrame) -> None:
+    # Two new styles of one category: 50 rented by 10 users of the first taste, 150 by 5 of the second.
     fresh = pd.DataFrame(
         {
-            "user_id": list(range(10)) + list(range(300, 305)),
+            "user_id": [*range(10), 240, 243, 246, 249, 252],
             "item_id": [50] * 10 + [150] * 5,
-            "category": ["dress"] * 10 + ["gown"] * 5,
-            "review_date": [launch] * 15,
+            "category": ["taste0"] * 15,
+            "review_date": [pd.Timestamp("2017-03-13")] * 15,
         }
     )
-    frame = pd.concat([clusters, fresh], ignore_index=True)
-    inputs = cold_start_inputs(frame, "2017-03-20", horizon_weeks=1, launch_weeks=1)
+    inputs = cold_start_inputs(pd.concat([clusters, fresh], ignore_index=True), "2017-03-20", 1, 1)
     assert sorted(inputs.new["item_id"]) == [50, 150]
-    by_category = category_forecasts(inputs, 1, recent_weeks=520, shrink=0.0)
+    assert inputs.new.set_index("item_id")["own"].to_dict() == {50: 10.0, 150: 5.0}
+    by_category = category_forecasts(inputs, 1, recent_weeks=520, shrink=0.0).ravel()
+    order = inputs.new["item_id"].to_numpy()
+    # Same analogues, no shrinkage: twice the start, twice the forecast.
+    assert by_category[order == 50][0] == pytest.approx(2 * by_category[order == 150][0])
     model = ItemEmbeddings(**SMALL).fit(inputs.history)
-    by_neighbours = neighbour_forecasts(inputs, model, 1, k=5, recent_weeks=520, shrink=0.0)
-    for forecast in (by_category, by_neighbours):
-        assert forecast.shape == (2, 1)
-        assert np.isfinite(forecast).all() and (forecast >= 0).all()
+    near = model.neighbours([50, 150], k=3, candidates=inputs.established.tolist())
+    assert (near.loc[near["item_id"] == 50, "neighbour_id"] // 100 == 0).all()
+    assert (near.loc[near["item_id"] == 150, "neighbour_id"] // 100 == 1).all()
+    by_neighbours = neighbour_forecasts(inputs, model, 1, k=3, recent_weeks=520)
+    assert by_neighbours.shape == (2, 1) and np.isfinite(by_neighbours).all() and (by_neighbours > 0).all()
 
 
 def test_embedding_check_passes_only_at_the_factor() -> None:
