@@ -16,7 +16,8 @@ the best epoch's weights are kept. Seeded; deterministic on CPU; on CUDA when pr
 
 Fitted state: ``item_ids_`` (sorted), ``vectors_`` (items x dim, float32, L2-normalised: a dot
 product is the cosine), ``item_vectors_`` and ``item_bias_`` (raw, for scores), ``user_ids_``,
-``user_vectors_``, and each user's rented items (to leave them out of recommendations). Saved as
+``user_vectors_``, and each user's rented items, validation split included (to leave them out of
+recommendations). Saved as
 meta.json and arrays.npz through `forecasting.artifacts` (no pickle, no ``torch.save``).
 
 Fitting the full RTR table (192,544 rentals, 105,571 users, 5,850 items; Misra, Wan and McAuley,
@@ -136,10 +137,13 @@ class ItemEmbeddings:
             raise ValueError("item embeddings need rentals of at least two items")
         s = self.settings
         valid = _validation_split(users, s.valid_share, s.seed)
+        # While training, only the training pairs are masked (validation items must be findable);
+        # afterwards every rental is, so that recommendations never offer what a user already had.
         self.seen_indptr_, self.seen_indices_ = _csr(users[~valid], items[~valid], len(self.user_ids_))
         state, self.epochs_run_, self.best_epoch_, self.valid_recall_ = self._train(
             users[~valid], items[~valid], users[valid], items[valid]
         )
+        self.seen_indptr_, self.seen_indices_ = _csr(users, items, len(self.user_ids_))
         self.user_vectors_ = state["user"]
         self.item_vectors_ = state["item"]
         self.item_bias_ = state["bias"]

@@ -41,7 +41,11 @@ def main() -> int:
         return 2
     reviews = pd.read_parquet(path, columns=["user_id", "item_id", "review_date"])
     for params in grid:
-        figures = holdout_users_recall(reviews, seed=args.seed, params=params)
+        try:
+            figures = holdout_users_recall(reviews, seed=args.seed, params=params)
+        except (TypeError, ValueError) as error:  # a misspelt or impossible option in the grid
+            print(f"error: setting {params}: {error}", file=sys.stderr)
+            return 2
         print(json.dumps({"params": params, **figures}), flush=True)
     return 0
 
