@@ -15,14 +15,17 @@ from allocation.statics import Statics
 from forecasting.base import Forecaster
 from forecasting.cleaning import CleaningFailureModel
 from forecasting.demand import SeasonalNaiveDemand, score_demand, unbooked_actuals
+from forecasting.hazard import LateReturnHazard
 from forecasting.job_demand import JobDemand
 from forecasting.job_serving import BASELINE, DemandServing, serve_job_demand
-from forecasting.late_returns import LateReturnModel, score_late_returns
+from forecasting.late_eval import uncertain_rentals
+from forecasting.late_returns import LateReturnModel
+from forecasting.metrics import auc, base_rate_brier, brier
 from forecasting.registry import ModelRegistry
 
 __all__ = ["LATE_MODEL", "Forecasts", "demand_rows", "fit_forecasts", "late_return_rows"]
 
-LATE_MODEL = "LateReturnModel (continuation-ratio logit) v1"
+LATE_MODEL = "LateReturnHazard (discrete-time hazard, torch) v1"
 
 
 @dataclass
@@ -32,7 +35,7 @@ class Forecasts:
     demand: JobDemand
     served: DemandServing
     naive: SeasonalNaiveDemand
-    late: LateReturnModel
+    late: LateReturnHazard
     cleaning: CleaningFailureModel
     lead_cdf: np.ndarray
     demand_total: np.ndarray  # (skus, sites, horizon)
@@ -61,7 +64,7 @@ def fit_forecasts(
     served = serve_job_demand(demand_model, registry, fit, categories)
     demand = served.demand
     naive = SeasonalNaiveDemand().fit(world.bookings, world.skus, site_of_zone, world.plan_date)
-    late = LateReturnModel().fit(world.rentals, world.customers, world.plan_date)
+    late = LateReturnHazard().fit(world.rentals, world.customers, world.plan_date, world.skus)
     cleaning = CleaningFailureModel().fit(world.rentals, world.skus)
     lead_cdf = demand.lead_cdf_  # the booking lead curve, its own small model
 
@@ -82,10 +85,14 @@ def fit_forecasts(
             "customer_id": rentals["customer_id"].reindex(rid).to_numpy(),
             "zone": rentals["zone"].reindex(rid).to_numpy(),
             "rental_days": rentals["rental_days"].reindex(rid).fillna(4).to_numpy(),
+            "sku_id": units["sku_id"].astype(str).to_numpy(),
+            "due_back": pd.to_datetime(rentals["due_back"].reindex(rid)).to_numpy(),
         }
     )
     unit_frame = unit_frame.fillna({"customer_id": "", "zone": ""})
-    res_frame = statics.reservations[["customer_id", "zone", "rental_days"]]
+    # A reservation's due date depends on the site that will ship it (transit days): not known
+    # yet, so the hazard reads it without the due-date calendar (it is trained for such rows).
+    res_frame = statics.reservations[["customer_id", "zone", "rental_days", "sku_id"]]
     pmf = np.vstack([late.predict_pmf(unit_frame), late.predict_pmf(res_frame)])
     rates = cleaning.predict(world.skus["category"].astype(str).tolist())
 
@@ -95,8 +102,7 @@ def fit_forecasts(
         actual = unbooked_actuals(world.holdout.bookings, site_of_zone, world.plan_date, H)
         model_score = score_demand(pred, actual)
         naive_score = score_demand(naive.predict(world.plan_date, H), actual)
-        outstanding = world.rentals[world.rentals["returned_on"].isna()]
-        late_score = score_late_returns(late, outstanding, world.holdout.returns, world.plan_date)
+        late_score = score_late_returns(late, world)
         fc.scores = {
             "demand_model": served.to_json(),
             "demand": {
@@ -158,3 +164,21 @@ def late_return_rows(fc: Forecasts, world: World, statics: Statics) -> pd.DataFr
             "model": LATE_MODEL,
         }
     )
+
+
+def score_late_returns(late: LateReturnHazard, world: World) -> dict[str, float]:
+    """P(late) scored on the rentals whose return is uncertain on the plan date only
+    (`forecasting.late_eval.uncertain_rentals`: still out and not yet due to be sent back), against
+    their real return: Brier, the base rate's Brier, AUC, and the previous model's Brier on the same
+    rentals (``baseline_brier``, `forecasting.late_returns.LateReturnModel`) as the yardstick."""
+    m = uncertain_rentals(world)
+    y = m["late"].to_numpy(dtype=bool)
+    p = late.predict_late_proba(m)
+    old = LateReturnModel().fit(world.rentals, world.customers, world.plan_date)
+    return {
+        "brier": brier(y, p),
+        "base_rate_brier": base_rate_brier(late.base_rate_, y),
+        "auc": auc(y, p),
+        "baseline_brier": brier(y, old.predict_late_proba(m)),
+        "n": float(len(m)),
+    }
