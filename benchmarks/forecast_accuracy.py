@@ -1,7 +1,11 @@
 """Forecast accuracy against the issue's targets (issue 11, item 8): RTR items and categories,
 generated worlds, cold start, embeddings, late returns; one JSON file and a table.
 
-    python benchmarks/forecast_accuracy.py --json OUT [--seeds 0,1,2] [--quick]   (make bench-forecast)
+    python benchmarks/forecast_accuracy.py --json OUT [--seeds 0,1,2] [--quick] [--only SECTION,...]
+    (make bench-forecast)
+
+``--only`` reruns the named sections and keeps the others of an existing OUT (their ``config`` and
+run times stay recorded per section in ``section_runs``).
 
 JSON top level: ``rtr_items`` and ``rtr_categories`` (`forecasting.rtr.rtr_protocol`; each
 ``{MODEL: {"rmse", "wape", "wape_total", "bias", "coverage_80", ...}}``), ``generated`` (the same
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import time
 import traceback
@@ -51,11 +56,30 @@ CLOSETFLOW: Final = ("linear", "neural")
 SEEDED: Final = ("neural",)
 METRICS: Final = ("rmse", "wape", "wape_total", "bias", "coverage_80")
 WORLD_SEEDS: Final = (1, 2)
+SECTIONS: Final = (
+    "rtr_items",
+    "rtr_categories",
+    "generated",
+    "cold_start",
+    "embeddings",
+    "late_returns",
+    "late_returns_generated",
+    "train_rows_per_s",
+)
 TARGET_RATIO: Final = 0.9
 COVERAGE_BAND: Final = (0.75, 0.85)
 
 Metrics = dict[str, dict[str, float | None]]
 Tick = Callable[[str, float], None]
+
+
+def section_list(text: str) -> list[str]:
+    """``"rtr_categories,generated"`` -> the names; ValueError naming an unknown one."""
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise ValueError(f"--only: unknown section {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    return names
 
 
 def seed_list(text: str) -> list[int]:
@@ -193,11 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", required=True, type=Path, help="where to write the results")
     parser.add_argument("--seeds", default="0,1,2", help="seeds of the neural model and the embeddings")
     parser.add_argument("--quick", action="store_true", help="one origin, top 50 items, one world, cheap models")
+    parser.add_argument("--only", default="", help=f"comma list of sections to rerun ({', '.join(SECTIONS)})")
     args = parser.parse_args(argv)
     err = Console(stderr=True)
     try:
         seeds = seed_list(args.seeds)
-    except ValueError as exc:
+        only = section_list(args.only)
+        previous = json.loads(args.json.read_text()) if only and args.json.is_file() else {}
+    except (ValueError, OSError) as exc:
         print(f"forecast_accuracy: {exc}", file=sys.stderr)
         return 2
     began = time.perf_counter()
@@ -206,20 +233,22 @@ def main(argv: list[str] | None = None) -> int:
     origins = list(ORIGINS[-1:] if args.quick else ORIGINS)
     top = 50 if args.quick else 200
     models = (*CLOSETFLOW, "croston_sba", "historic_average") if args.quick else (*CLOSETFLOW, *STATISTICAL)
+    config = {
+        "seeds": seeds,
+        "quick": args.quick,
+        "origins": [o.date().isoformat() for o in origins],
+        "top": top,
+        "horizon": 8,
+        "models": list(models),
+        "world_seeds": list(WORLD_SEEDS[:1] if args.quick else WORLD_SEEDS),
+    }
     doc: dict[str, Any] = {
-        "config": {
-            "seeds": seeds,
-            "quick": args.quick,
-            "origins": [o.date().isoformat() for o in origins],
-            "top": top,
-            "horizon": 8,
-            "models": list(models),
-            "world_seeds": list(WORLD_SEEDS[:1] if args.quick else WORLD_SEEDS),
-        },
+        **previous,
+        "config": config,
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "created_at": utc_now(),
-        "neural_seeds": {},
     }
+    doc.setdefault("neural_seeds", {})
     data = real_data_dir()
     path = data / "rtr_reviews.parquet"
     reviews = pd.read_parquet(path) if path.is_file() else None
@@ -301,8 +330,10 @@ def main(argv: list[str] | None = None) -> int:
             ("late_returns_generated", late_generated),
             ("train_rows_per_s", throughput),
         ]
+        sections = [(name, work) for name, work in sections if not only or name in only]
         for i, (name, work) in enumerate(sections):
             tick(name, i / len(sections))
+            doc.setdefault("section_runs", {})[name] = {"config": config, "at": utc_now()}
             t0 = time.perf_counter()
             guarded(name, doc, work, err)
             doc.setdefault("section_seconds", {})[name] = round(time.perf_counter() - t0, 1)

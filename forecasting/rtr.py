@@ -10,8 +10,10 @@ A buyer's analyst's test of the demand models on real Rent the Runway data
   week before the origin (from its first rental on, zero-filled) and scored on the ``horizon`` weeks
   from the origin (weeks without a review count zero). Items first rented in the last week before
   the origin are left out (`MIN_HISTORY`, as the rolling backtest does);
-- by category (``level="category"``): every category's weekly total — the default ``top`` of 200 is
-  above the data's 68 categories, so all of them are kept (a smaller ``top`` keeps the largest);
+- by category (``level="category"``): every category's weekly total among the categories with at
+  least `CATEGORY_MIN_WEEKS` weeks since their first rental before the origin (AutoETS refuses
+  shorter series: "tiny datasets") — the default ``top`` of 200 is above the data's 68 categories,
+  so all of those are kept (a smaller ``top`` keeps the largest);
 - every model is fitted per origin by name (`forecasting.base.make_forecaster(name, "W")`), the
   scored rows of all origins are pooled and scored with `forecasting.backtest.score`, so ``rmse``
   and ``wape`` are per series x week, ``wape_total`` per series over the whole horizon (a buyer's
@@ -37,8 +39,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -48,6 +50,7 @@ from forecasting.base import FORECASTERS, Forecaster, make_forecaster
 from forecasting.series import ID, TARGET, TIME
 
 __all__ = [
+    "CATEGORY_MIN_WEEKS",
     "DEFAULT_MODELS",
     "LEVELS",
     "ORIGINS",
@@ -62,6 +65,7 @@ __all__ = [
 ]
 
 Progress = Callable[[str, float], None]
+Overrides = Mapping[str, Mapping[str, Any]]  # model name -> settings fields to change
 
 WEEK: Final = pd.Timedelta(weeks=1)
 LEVELS: Final[dict[str, str]] = {"item": "item_id", "category": "category"}  # level -> reviews column
@@ -81,6 +85,7 @@ DEFAULT_MODELS: Final[tuple[str, ...]] = (
     "croston_sba",
     "historic_average",
 )
+CATEGORY_MIN_WEEKS: Final = 26  # history a category needs to be forecast (see the module docstring)
 _INDEX_WEEKS: Final = 8  # last year's weeks that set the level the seasonal index is relative to
 _SEASON: Final = 52
 
@@ -105,12 +110,12 @@ def weekly_counts(reviews: pd.DataFrame, level: str = "item") -> pd.DataFrame:
     return counts
 
 
-def top_series(weekly: pd.DataFrame, origin: pd.Timestamp, top: int) -> np.ndarray:
+def top_series(weekly: pd.DataFrame, origin: pd.Timestamp, top: int, min_weeks: int = MIN_HISTORY) -> np.ndarray:
     """The ``top`` series by rentals in weeks before ``origin`` (ties by id), among those with
-    at least `MIN_HISTORY` weeks since their first rental; nothing at or after ``origin`` is read."""
+    at least ``min_weeks`` weeks since their first rental; nothing at or after ``origin`` is read."""
     before = weekly[weekly[TIME] < origin]
     first = before.groupby(ID)[TIME].min()
-    old_enough = first[first <= origin - MIN_HISTORY * WEEK].index
+    old_enough = first[first <= origin - min_weeks * WEEK].index
     totals = before[before[ID].isin(old_enough)].groupby(ID)[TARGET].sum()
     ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
     return np.array([sid for sid, _ in ranked[:top]], dtype=str)
@@ -153,18 +158,23 @@ def seasonal_index(weekly: pd.DataFrame, origin: pd.Timestamp, horizon: int) -> 
     return same / base if base > 0 else np.ones(horizon)
 
 
-def _fitted(name: str, train: pd.DataFrame, seed: int) -> Forecaster:
-    """Model ``name`` fitted on ``train``; a model with seeded settings gets ``seed``."""
+def _fitted(name: str, train: pd.DataFrame, seed: int, overrides: Overrides | None = None) -> Forecaster:
+    """Model ``name`` fitted on ``train``; a model with dataclass settings gets ``seed`` and
+    ``overrides[name]`` (fields of its settings, e.g. the neural model's ``ensemble``)."""
     model = make_forecaster(name, "W")
     settings = getattr(model, "settings", None)
-    if dataclasses.is_dataclass(settings) and not isinstance(settings, type) and hasattr(settings, "seed"):
-        model.settings = dataclasses.replace(settings, seed=seed)  # type: ignore[attr-defined]
+    if dataclasses.is_dataclass(settings) and not isinstance(settings, type):
+        changes = {"seed": seed} if hasattr(settings, "seed") else {}
+        changes.update((overrides or {}).get(name, {}))
+        model.settings = dataclasses.replace(settings, **changes)  # type: ignore[attr-defined]
     return model.fit(train)
 
 
-def _forecast(name: str, train: pd.DataFrame, horizon: int, seed: int) -> pd.DataFrame:
+def _forecast(
+    name: str, train: pd.DataFrame, horizon: int, seed: int, overrides: Overrides | None = None
+) -> pd.DataFrame:
     """``unique_id``, ``ds``, ``mean`` (and ``lo_80``/``hi_80`` when the model has them)."""
-    model = _fitted(name, train, seed)
+    model = _fitted(name, train, seed, overrides)
     return model.predict(horizon, [LEVEL] if model.has_intervals else [])
 
 
@@ -185,9 +195,11 @@ def _adjusted(name: str, pred: pd.DataFrame, weekly: pd.DataFrame, origin: pd.Ti
     return out
 
 
-def _train_at(weekly: pd.DataFrame, origin: pd.Timestamp, top: int, horizon: int) -> tuple[np.ndarray, pd.DataFrame]:
+def _train_at(
+    weekly: pd.DataFrame, origin: pd.Timestamp, top: int, horizon: int, min_weeks: int
+) -> tuple[np.ndarray, pd.DataFrame]:
     """The chosen series at ``origin`` and their training frame."""
-    ids = top_series(weekly, origin, top)
+    ids = top_series(weekly, origin, top, min_weeks)
     return ids, split_at(weekly, origin, ids, horizon)[0]
 
 
@@ -200,14 +212,15 @@ def scored_rows(
     horizon: int = 8,
     seed: int = 0,
     forecast: pd.DataFrame | None = None,
+    min_weeks: int = MIN_HISTORY,
 ) -> pd.DataFrame:
     """One model's forecasts at one origin joined to the actuals: ``unique_id``, ``ds``, ``actual``,
     ``mean``, ``scale`` (the in-sample naive MAE, for MASE) and the interval bounds where it has them.
 
     ``forecast``: the base model's forecast at this origin when already made (`SEASONAL_INDEX`
-    reuses AutoETS's rather than fitting it twice).
+    reuses AutoETS's rather than fitting it twice). ``min_weeks``: see `top_series`.
     """
-    ids = top_series(weekly, origin, top)
+    ids = top_series(weekly, origin, top, min_weeks)
     train, test = split_at(weekly, origin, ids, horizon)
     pred = forecast if forecast is not None else _forecast(_base(name), train, horizon, seed)
     pred = _adjusted(name, pred, weekly, origin, horizon)
@@ -224,9 +237,11 @@ def rtr_protocol(
     horizon: int = 8,
     seed: int = 0,
     progress: Progress | None = None,
+    overrides: Overrides | None = None,
 ) -> dict[str, dict[str, float | None]]:
     """``{model: {"rmse", "wape", "wape_total", "mase", "bias", "coverage_80", "fit_seconds"}}`` pooled
     over ``origins`` (module docstring). ``reviews`` needs ``review_date`` and the level's column.
+    ``overrides``: per model name, settings fields to change (for tuning; seeded models get ``seed``).
 
     Raises:
         ValueError: an unknown level or model, or an origin that is not a Monday.
@@ -237,6 +252,7 @@ def rtr_protocol(
             f"unknown model {', '.join(map(repr, unknown))}; known: {', '.join([*FORECASTERS, SEASONAL_INDEX])}"
         )
     weekly = weekly_counts(reviews, level)
+    min_weeks = CATEGORY_MIN_WEEKS if level == "category" else MIN_HISTORY
     for origin in origins:
         if pd.Timestamp(origin).day_of_week != 0:
             raise ValueError(f"origin {origin} is not a Monday")
@@ -253,11 +269,13 @@ def rtr_protocol(
             key = (_base(name), w)
             if key not in made:
                 began = time.perf_counter()
-                _, train = _train_at(weekly, at, top, horizon)
-                made[key] = (_forecast(key[0], train, horizon, seed), time.perf_counter() - began)
+                _, train = _train_at(weekly, at, top, horizon, min_weeks)
+                made[key] = (_forecast(key[0], train, horizon, seed, overrides), time.perf_counter() - began)
             pred, took = made[key]
             seconds += took
-            rows = scored_rows(weekly, at, name, top=top, horizon=horizon, seed=seed, forecast=pred)
+            rows = scored_rows(
+                weekly, at, name, top=top, horizon=horizon, seed=seed, forecast=pred, min_weeks=min_weeks
+            )
             parts.append(rows.assign(window=w))
         pooled = pd.concat(parts, ignore_index=True)
         has_interval = f"lo_{LEVEL}" in pooled.columns

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from api.settings import real_data_dir
 from forecasting.rtr import (
+    CATEGORY_MIN_WEEKS,
     ORIGINS,
     TUNING_ORIGINS,
     rtr_protocol,
@@ -138,3 +139,12 @@ def test_real_rtr_reviews_smoke() -> None:
         rmse, wape_total = res[name]["rmse"], res[name]["wape_total"]
         assert rmse is not None and 0 < rmse < 5
         assert wape_total is not None and 0 < wape_total < 1
+
+
+def test_series_younger_than_min_weeks_are_left_out() -> None:
+    """Categories need `CATEGORY_MIN_WEEKS` of history (AutoETS refuses tiny series); items two weeks."""
+    old = pd.DataFrame({"unique_id": "old", "ds": ORIGIN - np.arange(1, 40) * pd.Timedelta(weeks=1), "y": 1.0})
+    new = pd.DataFrame({"unique_id": "new", "ds": ORIGIN - np.arange(1, 4) * pd.Timedelta(weeks=1), "y": 50.0})
+    weekly = pd.concat([old, new], ignore_index=True)
+    assert list(top_series(weekly, ORIGIN, 5)) == ["new", "old"]
+    assert list(top_series(weekly, ORIGIN, 5, min_weeks=CATEGORY_MIN_WEEKS)) == ["old"]
