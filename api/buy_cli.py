@@ -121,7 +121,7 @@ def _assumptions_line(plan: BuyPlan) -> str:
     return (
         f"demand: forecaster means, {demand} draws; turn time median {a.turn_median_days} d, p90 "
         f"{a.turn_p90_days} d ({a.turn_style_rentals} rentals of the style, pooled with {a.turn_pooled_from}); "
-        f"{a.paths} paths, seed {a.seed} (fill after +/- {plan.recommended_fill_se:.3f}, one s.e.); "
+        f"{a.paths} paths, seed {a.seed} (fill after +/- {plan.recommended_fill_se:.4f}, one s.e.); "
         f"unit cost = {a.unit_cost}; {a.pooling}"
     )
 
