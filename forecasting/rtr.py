@@ -28,7 +28,7 @@ the last is moved one week later (a week, 2017-11-06, is scored by no origin). T
 reproduce the issue's CrostonSBA row best (RMSE 1.008, 8-week WAPE 0.525, weekly WAPE 0.976, bias
 +13.7% against the issue's 1.002 / 0.525 / 0.980 / +14%); strictly every 8 weeks from 2017-05-22
 gives 1.019 / 0.520 / 0.967 / +11.4%, and every 8 weeks back from 2017-11-13 1.020 / 0.511 / 0.970
-/ +12.5%. Counting rentals on review_date minus 2 days instead moved the figures further
+/ +12.5%. Counting rentals on review_date minus 2 days instead matched no better overall
 (1.013 / 0.528 / 0.980 / +14.7%), so the review date is used as it is.
 Tuning uses `TUNING_ORIGINS`, a year earlier (the four Mondays 8 weeks apart ending 2016-11-14),
 whose test weeks all end before 2017-01-09 and so never touch a reported window.
