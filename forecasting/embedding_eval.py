@@ -59,9 +59,15 @@ from forecasting.embeddings import ItemEmbeddings
 from forecasting.metrics import bias, rmse, wape
 
 __all__ = [
+    "COLD_START_ORIGINS",
+    "ColdStartInputs",
     "EmbeddingHoldOutCheck",
+    "category_forecasts",
+    "cold_start_inputs",
+    "cold_start_wape",
     "hidden_users_split",
     "holdout_users_recall",
+    "neighbour_forecasts",
     "popularity_recommendations",
 ]
 
