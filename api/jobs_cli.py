@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Final
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -168,6 +169,8 @@ def run(
     except ClosetflowError as err:
         raise _fail(err) from err
     _summary(job.report)
+    offered = pd.read_parquet(paths["substitutes"])["reservation_id"].nunique()
+    console.print(f"substitutes suggested for {offered} of {len(job.plan.unfilled)} unfilled reservations")
     console.print(f"report: {paths['report.json']}  {paths['report.html']}  plan: {cfg.out / 'plan'}")
 
 

@@ -34,6 +34,8 @@ def write_outputs(job: JobResult, out: Path) -> dict[str, Path]:
     for name in PLAN_FILES:
         paths[name] = plan_dir / f"{name}.parquet"
         _atomic_write(paths[name], job.store.get(job.job_id, f"plan/{name}.parquet"))
+    paths["substitutes"] = plan_dir / "substitutes.parquet"
+    _atomic_write(paths["substitutes"], job.store.get(job.job_id, "plan/substitutes.parquet"))
     for name in ("report.json", "report.html"):
         paths[name] = out / name
         _atomic_write(paths[name], job.store.get(job.job_id, name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,13 +16,14 @@ from allocation.statics import Statics
 from forecasting.base import Forecaster
 from forecasting.cleaning import CleaningFailureModel
 from forecasting.demand import SeasonalNaiveDemand, score_demand, unbooked_actuals
-from forecasting.hazard import LateReturnHazard
 from forecasting.job_demand import JobDemand
 from forecasting.job_serving import BASELINE, DemandServing, serve_job_demand
-from forecasting.late_eval import uncertain_rentals
 from forecasting.late_returns import LateReturnModel
 from forecasting.metrics import auc, base_rate_brier, brier
 from forecasting.registry import ModelRegistry
+
+if TYPE_CHECKING:  # torch takes seconds to import: only the forecast step needs it, at run time
+    from forecasting.hazard import LateReturnHazard
 
 __all__ = ["LATE_MODEL", "Forecasts", "demand_rows", "fit_forecasts", "late_return_rows"]
 
@@ -64,6 +66,8 @@ def fit_forecasts(
     served = serve_job_demand(demand_model, registry, fit, categories)
     demand = served.demand
     naive = SeasonalNaiveDemand().fit(world.bookings, world.skus, site_of_zone, world.plan_date)
+    from forecasting.hazard import LateReturnHazard
+
     late = LateReturnHazard().fit(world.rentals, world.customers, world.plan_date, world.skus)
     cleaning = CleaningFailureModel().fit(world.rentals, world.skus)
     lead_cdf = demand.lead_cdf_  # the booking lead curve, its own small model
@@ -171,6 +175,8 @@ def score_late_returns(late: LateReturnHazard, world: World) -> dict[str, float]
     (`forecasting.late_eval.uncertain_rentals`: still out and not yet due to be sent back), against
     their real return: Brier, the base rate's Brier, AUC, and the previous model's Brier on the same
     rentals (``baseline_brier``, `forecasting.late_returns.LateReturnModel`) as the yardstick."""
+    from forecasting.late_eval import uncertain_rentals  # with the hazard: imports torch
+
     m = uncertain_rentals(world)
     y = m["late"].to_numpy(dtype=bool)
     p = late.predict_late_proba(m)

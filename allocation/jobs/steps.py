@@ -26,6 +26,7 @@ from allocation.jobs.forecasts import demand_rows, fit_forecasts, late_return_ro
 from allocation.jobs.options import JobOptions
 from allocation.jobs.report import ReportExtras, build_report, render_html
 from allocation.jobs.store import RunStore, npz_bytes, parquet_bytes, read_json, read_npz, read_parquet
+from allocation.jobs.substitutes import suggest_substitutes
 from allocation.model.network import build_problem, decode
 from allocation.model.rounding import round_today
 from allocation.model.snapshot import Information, RiskPolicy, planning_input
@@ -249,9 +250,26 @@ def project_step(ctx: StepContext) -> dict[str, Any]:
         "unfilled": plan.unfilled,
     }
     plan_id = ctx.store.save_plan(ctx.job_id, ctx.options.dataset_id, frames, kpis)
+    _store_substitutes(ctx, world, plan)
     ctx.put_json("plan_kpis.json", kpis)
     ctx.put_json("plan.json", {"plan_id": plan_id})
     return {"plan_id": plan_id}
+
+
+def _store_substitutes(ctx: StepContext, world: World, plan: Plan) -> None:
+    """Substitutes for the unfilled reservations (`allocation.jobs.substitutes`) as
+    ``plan/substitutes.parquet``; a world too thin for embeddings stores none and says why."""
+    if plan.unfilled.empty:
+        subs = suggest_substitutes(world, plan.unfilled, plan.ships["unit_id"])
+    else:
+        ctx.progress("suggesting substitutes for unfilled reservations", 0.5)
+        try:
+            subs = suggest_substitutes(world, plan.unfilled, plan.ships["unit_id"])
+        except ValueError as exc:  # e.g. rentals of fewer than two SKUs: nothing to learn tastes from
+            ctx.progress(f"no substitutes: {exc}", 1.0)
+            subs = suggest_substitutes(world, plan.unfilled.iloc[:0], plan.ships["unit_id"])
+    ctx.memo["substitutes"] = subs
+    ctx.store.put(ctx.job_id, "plan/substitutes.parquet", parquet_bytes(subs))
 
 
 def validate_step(ctx: StepContext) -> dict[str, Any]:
