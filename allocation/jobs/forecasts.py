@@ -12,6 +12,7 @@ import pandas as pd
 from scipy.stats import poisson
 
 from allocation.domain import World
+from allocation.jobs.substitutes import sku_vectors
 from allocation.statics import Statics
 from forecasting.base import Forecaster
 from forecasting.cleaning import CleaningFailureModel
@@ -43,6 +44,7 @@ class Forecasts:
     demand_total: np.ndarray  # (skus, sites, horizon)
     pmf: np.ndarray  # (units + reservations, K+1)
     cleaning_rates: np.ndarray  # (skus,) failure share by the SKU's category
+    item_vectors: np.ndarray  # (skus, DIM) item embeddings from the rentals, for substitutes
     scores: dict[str, dict[str, object]] = field(default_factory=dict)
     daily: pd.DataFrame | None = None  # forecast against actual per event day
 
@@ -100,7 +102,8 @@ def fit_forecasts(
     pmf = np.vstack([late.predict_pmf(unit_frame), late.predict_pmf(res_frame)])
     rates = cleaning.predict(world.skus["category"].astype(str).tolist())
 
-    fc = Forecasts(demand, served, naive, late, cleaning, lead_cdf, total, pmf, rates)
+    vectors = sku_vectors(world)
+    fc = Forecasts(demand, served, naive, late, cleaning, lead_cdf, total, pmf, rates, vectors)
     fc.scores = {"demand_model": served.to_json()}
     if world.holdout is not None:
         actual = unbooked_actuals(world.holdout.bookings, site_of_zone, world.plan_date, H)

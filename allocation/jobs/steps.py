@@ -26,7 +26,7 @@ from allocation.jobs.forecasts import demand_rows, fit_forecasts, late_return_ro
 from allocation.jobs.options import JobOptions
 from allocation.jobs.report import ReportExtras, build_report, render_html
 from allocation.jobs.store import RunStore, npz_bytes, parquet_bytes, read_json, read_npz, read_parquet
-from allocation.jobs.substitutes import suggest_substitutes
+from allocation.jobs.substitutes import DIM, suggest_substitutes
 from allocation.model.network import build_problem, decode
 from allocation.model.rounding import round_today
 from allocation.model.snapshot import Information, RiskPolicy, planning_input
@@ -132,7 +132,13 @@ def fit_forecasts_step(ctx: StepContext) -> dict[str, Any]:
     ctx.store.put(
         ctx.job_id,
         "forecasts.npz",
-        npz_bytes(pmf=fc.pmf, demand_total=fc.demand_total, lead_cdf=fc.lead_cdf, cleaning_rates=fc.cleaning_rates),
+        npz_bytes(
+            pmf=fc.pmf,
+            demand_total=fc.demand_total,
+            lead_cdf=fc.lead_cdf,
+            cleaning_rates=fc.cleaning_rates,
+            item_vectors=fc.item_vectors,
+        ),
     )
     return {}
 
@@ -257,17 +263,12 @@ def project_step(ctx: StepContext) -> dict[str, Any]:
 
 
 def _store_substitutes(ctx: StepContext, world: World, plan: Plan) -> None:
-    """Substitutes for the unfilled reservations (`allocation.jobs.substitutes`) as
-    ``plan/substitutes.parquet``; a world too thin for embeddings stores none and says why."""
-    if plan.unfilled.empty:
-        subs = suggest_substitutes(world, plan.unfilled, plan.ships["unit_id"])
-    else:
-        ctx.progress("suggesting substitutes for unfilled reservations", 0.5)
-        try:
-            subs = suggest_substitutes(world, plan.unfilled, plan.ships["unit_id"])
-        except ValueError as exc:  # e.g. rentals of fewer than two SKUs: nothing to learn tastes from
-            ctx.progress(f"no substitutes: {exc}", 1.0)
-            subs = suggest_substitutes(world, plan.unfilled.iloc[:0], plan.ships["unit_id"])
+    """Substitutes for the unfilled reservations (`allocation.jobs.substitutes`), ranked on the
+    forecast step's item embeddings, as ``plan/substitutes.parquet``."""
+    arrays = read_npz(ctx.store.get(ctx.job_id, "forecasts.npz"))
+    # A job resumed from forecasts stored before embeddings were learned has none: no suggestions.
+    vectors = arrays.get("item_vectors", np.zeros((len(world.skus), DIM), dtype=np.float32))
+    subs = suggest_substitutes(world, plan.unfilled, plan.ships["unit_id"], vectors)
     ctx.memo["substitutes"] = subs
     ctx.store.put(ctx.job_id, "plan/substitutes.parquet", parquet_bytes(subs))
 
