@@ -56,6 +56,9 @@ CLOSETFLOW: Final = ("linear", "neural")
 SEEDED: Final = ("neural",)
 METRICS: Final = ("rmse", "wape", "wape_total", "bias", "coverage_80")
 WORLD_SEEDS: Final = (1, 2)
+# Worlds the late-return hazard is scored on: its settings were chosen on small seeds 1-4, so the
+# reported figures come from seeds it never saw.
+LATE_WORLD_SEEDS: Final = tuple(range(11, 19))
 SECTIONS: Final = (
     "rtr_items",
     "rtr_categories",
@@ -313,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
 
         def late_generated() -> Any:
             mod = importlib.import_module("forecasting.late_eval")
-            return pick(mod.generated_scores(seeds), ("brier", "base_rate_brier", "auc"))
+            keys = ("brier", "base_rate_brier", "auc", "true_brier", "brier_baseline", "auc_baseline", "n")
+            return pick(mod.generated_scores(LATE_WORLD_SEEDS), keys)
 
         def throughput() -> Any:
             if reviews is None:
