@@ -27,9 +27,7 @@ loaded model predicts exactly what the fitted one did. Saved as meta.json + arra
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final, Self
@@ -49,6 +47,7 @@ from forecasting.hazard_features import (
     prior_counts,
     rental_outcomes,
 )
+from forecasting.torch_fit import TrainSettings, deterministic, fit_early_stopping, pick_device
 
 __all__ = ["HazardSettings", "LateReturnHazard", "conditional_pmf", "pmf_from_hazard"]
 
@@ -257,56 +256,24 @@ class LateReturnHazard:
     ) -> tuple[int, int, dict[str, np.ndarray]]:
         """Mini-batch Adam with early stopping; returns epochs run, the best epoch and its weights."""
         s, K = self.settings, self.max_delay
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        was_deterministic = torch.are_deterministic_algorithms_enabled()
-        threads = torch.get_num_threads()
-        # On CUDA some kernels have no deterministic variant: warn there rather than fail.
-        torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+        device = pick_device()
         # One thread: batches of 1024 x a few dozen features are too small to share, and on a
         # loaded 2-core machine two threads made each step 15x slower (measured: 64 ms vs 4 ms).
-        torch.set_num_threads(1)
-        try:
-            with torch.random.fork_rng(devices=[]):  # seeds locally, leaves the caller's generator alone
-                torch.manual_seed(self.seed)
-                net = _Net(train[0].shape[1], s.hidden, K)
-                with torch.no_grad():  # start from the pooled hazard per day: the first epochs learn features
-                    back = train[2].sum(axis=0) + 0.5
-                    risk = train[1].sum(axis=0) + 1.0
-                    h0 = np.clip(back / risk, 1e-4, 1 - 1e-4)
-                    net.step.copy_(torch.from_numpy(np.log(h0 / (1 - h0)).astype(np.float32)))
-                net = net.to(device)
-                opt = torch.optim.Adam(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-                shuffle = torch.Generator().manual_seed(self.seed)
-                train_d = [torch.from_numpy(a).to(device) for a in train]
-                valid_d = [torch.from_numpy(a).to(device) for a in valid] if valid is not None else None
-                rows = len(train_d[0])
-                best, best_epoch, best_state, stale, epoch = math.inf, 0, copy.deepcopy(net.state_dict()), 0, 0
-                for epoch in range(1, s.epochs + 1):
-                    net.train()
-                    order = torch.randperm(rows, generator=shuffle).to(device)
-                    for b in range(0, rows, s.batch):
-                        idx = order[b : b + s.batch]
-                        opt.zero_grad()
-                        loss = _loss(net, *(t[idx] for t in train_d))
-                        loss.backward()
-                        opt.step()
-                    if valid_d is None:
-                        best_epoch, best_state = epoch, copy.deepcopy(net.state_dict())
-                        continue
-                    net.eval()
-                    with torch.no_grad():
-                        v = float(_loss(net, *valid_d))
-                    if v < best:
-                        best, best_epoch, best_state, stale = v, epoch, copy.deepcopy(net.state_dict()), 0
-                    else:
-                        stale += 1
-                        if stale >= s.patience:
-                            break
-        finally:
-            torch.use_deterministic_algorithms(was_deterministic)
-            torch.set_num_threads(threads)
-        state = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in best_state.items()}
-        return epoch, best_epoch, state
+        with deterministic(device, threads=1), torch.random.fork_rng(devices=[]):  # seeds locally
+            torch.manual_seed(self.seed)
+            net = _Net(train[0].shape[1], s.hidden, K)
+            with torch.no_grad():  # start from the pooled hazard per day: the first epochs learn features
+                back = train[2].sum(axis=0) + 0.5
+                risk = train[1].sum(axis=0) + 1.0
+                h0 = np.clip(back / risk, 1e-4, 1 - 1e-4)
+                net.step.copy_(torch.from_numpy(np.log(h0 / (1 - h0)).astype(np.float32)))
+            net = net.to(device)
+            train_d = [torch.from_numpy(a).to(device) for a in train]
+            valid_d = [torch.from_numpy(a).to(device) for a in valid] if valid is not None else None
+            how = TrainSettings(
+                epochs=s.epochs, batch=s.batch, patience=s.patience, lr=s.lr, weight_decay=s.weight_decay
+            )
+            return fit_early_stopping(net, _loss, train_d, valid_d, how, self.seed)
 
     # ---- prediction ------------------------------------------------------------------------
     def _network(self) -> _Net:

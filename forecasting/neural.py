@@ -26,9 +26,7 @@ arrays.npz (the state dict as float arrays, the tails): no pickle, no ``torch.sa
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -44,6 +42,7 @@ from forecasting.artifacts import read_artifact, write_artifact
 from forecasting.metrics import coverage
 from forecasting.neural_features import LONG, NeuralSettings, n_features, window_features
 from forecasting.series import FREQS, ID, SEASON, TARGET, TIME, future_frame, periods_between, regular_grid
+from forecasting.torch_fit import TrainSettings, deterministic, fit_early_stopping, pick_device
 
 __all__ = ["NeuralDemand", "NeuralSettings", "window_features"]
 
@@ -164,45 +163,14 @@ class NeuralDemand:
     ) -> tuple[int, int, dict[str, np.ndarray]]:
         """Mini-batch Adam with early stopping; returns epochs run, the best epoch and its weights."""
         s = dataclasses.replace(self.settings, seed=seed)
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        was_deterministic = torch.are_deterministic_algorithms_enabled()
-        # On CUDA some kernels have no deterministic variant: warn there rather than fail.
-        torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
-        try:
-            with torch.random.fork_rng(devices=[]):  # seeds locally, leaves the caller's generator alone
-                torch.manual_seed(s.seed)
-                net = _Net(len(self.ids_), s).to(device)
-                opt = torch.optim.Adam(net.parameters(), lr=s.lr)
-                shuffle = torch.Generator().manual_seed(s.seed)
-                train_d = [t.to(device) for t in train]
-                valid_d = [t.to(device) for t in valid] if valid is not None else None
-                rows = len(train_d[0])
-                best, best_epoch, best_state, stale, epoch = math.inf, 0, copy.deepcopy(net.state_dict()), 0, 0
-                for epoch in range(1, s.epochs + 1):
-                    net.train()
-                    order = torch.randperm(rows, generator=shuffle).to(device)
-                    for b in range(0, rows, s.batch):
-                        idx = order[b : b + s.batch]
-                        opt.zero_grad()
-                        loss = _loss(net, *(t[idx] for t in train_d))
-                        loss.backward()
-                        opt.step()
-                    if valid_d is None:
-                        best_epoch, best_state = epoch, copy.deepcopy(net.state_dict())
-                        continue
-                    net.eval()
-                    with torch.no_grad():
-                        v = float(_loss(net, *valid_d))
-                    if v < best:
-                        best, best_epoch, best_state, stale = v, epoch, copy.deepcopy(net.state_dict()), 0
-                    else:
-                        stale += 1
-                        if stale >= s.patience:
-                            break
-        finally:
-            torch.use_deterministic_algorithms(was_deterministic)
-        state = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in best_state.items()}
-        return epoch, best_epoch, state
+        device = pick_device()
+        with deterministic(device), torch.random.fork_rng(devices=[]):  # seeds locally, not the caller's
+            torch.manual_seed(s.seed)
+            net = _Net(len(self.ids_), s).to(device)
+            train_d = [t.to(device) for t in train]
+            valid_d = [t.to(device) for t in valid] if valid is not None else None
+            how = TrainSettings(epochs=s.epochs, batch=s.batch, patience=s.patience, lr=s.lr)
+            return fit_early_stopping(net, _loss, train_d, valid_d, how, s.seed)
 
     def _networks(self) -> list[_Net]:
         nets = []
