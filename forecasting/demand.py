@@ -31,6 +31,7 @@ __all__ = [
     "SeasonalNaiveDemand",
     "booking_lead_curve",
     "fit_poisson_glm",
+    "grid_frame",
     "score_demand",
     "season_design",
     "shrunk_shares",
@@ -159,7 +160,7 @@ class DemandForecaster:
             raise ValueError(f"fitted for plan date {self.plan_date_}, asked for {plan_date}")
         g = self.total_by_day(horizon_days)
         lam = self.share_[:, None] * self.site_split_  # (K, S)
-        return _grid_frame(
+        return grid_frame(
             self.sku_ids_,
             self.site_ids_,
             lam[:, :, None] * g[None, None, :],
@@ -197,9 +198,11 @@ class DemandForecaster:
         return m
 
 
-def _grid_frame(
+def grid_frame(
     sku_ids: pd.Index, site_ids: pd.Index, total: np.ndarray, unbooked_share: np.ndarray, only: Sequence[str] | None
 ) -> pd.DataFrame:
+    """The job's forecast rows from expected bookings ``total`` (SKUs x sites x days) and the share
+    of each day's bookings still to come: one row per SKU x site x day (``only``: these SKUs)."""
     K, S, H = total.shape
     kk, ss, dd = (a.ravel() for a in np.meshgrid(np.arange(K), np.arange(S), np.arange(H), indexing="ij"))
     tot = total.ravel()
@@ -240,7 +243,7 @@ class SeasonalNaiveDemand:
         if plan_date != self.plan_date_:
             raise ValueError(f"fitted for plan date {self.plan_date_}, asked for {plan_date}")
         total = self.week_[:, :, np.arange(horizon_days) % 7]
-        return _grid_frame(self.sku_ids_, self.site_ids_, total, _unbooked_share(self.lead_cdf_, horizon_days), sku_ids)
+        return grid_frame(self.sku_ids_, self.site_ids_, total, _unbooked_share(self.lead_cdf_, horizon_days), sku_ids)
 
     def save(self, path: Path) -> None:
         params = {

@@ -25,10 +25,10 @@ from typing import Final, Self
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
 
 from forecasting.artifacts import data_hash, read_artifact, write_artifact
 from forecasting.base import Forecaster, load_forecaster
+from forecasting.demand import grid_frame
 from forecasting.lead import BookingLeadCurve
 from forecasting.series import ID, TARGET, TIME
 
@@ -142,24 +142,7 @@ class JobDemand:
         if plan_date != self.plan_date_:
             raise ValueError(f"fitted for plan date {self.plan_date_}, asked for {plan_date}")
         total = self.sku_day_means(horizon_days)[:, None, :] * self.split_.split_[:, :, None]
-        K, S, H = total.shape
-        kk, ss, dd = (a.ravel() for a in np.meshgrid(np.arange(K), np.arange(S), np.arange(H), indexing="ij"))
-        tot = total.ravel()
-        unb = tot * self.lead_.unbooked_share(horizon_days)[dd]
-        frame = pd.DataFrame(
-            {
-                "sku_id": self.sku_ids_.to_numpy()[kk],
-                "site_id": self.site_ids_.to_numpy()[ss],
-                "day": dd,
-                "expected_total": tot,
-                "expected_unbooked": unb,
-                "unbooked_q10": poisson.ppf(0.1, unb),
-                "unbooked_q90": poisson.ppf(0.9, unb),
-            }
-        )
-        if sku_ids is not None:
-            frame = frame[frame["sku_id"].isin(set(sku_ids))].reset_index(drop=True)
-        return frame
+        return grid_frame(self.sku_ids_, self.site_ids_, total, self.lead_.unbooked_share(horizon_days), sku_ids)
 
     def save(self, path: Path) -> None:
         """A folder: the forecaster's own folder, the split and the lead curve, and what joins them."""
