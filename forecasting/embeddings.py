@@ -38,6 +38,7 @@ import pandas as pd
 import torch
 
 from forecasting.artifacts import read_artifact, write_artifact
+from forecasting.bpr import LazyAdam, bpr_step
 
 __all__ = ["EmbeddingSettings", "ItemEmbeddings", "top_k"]
 
@@ -171,7 +172,7 @@ class ItemEmbeddings:
                 user = 0.1 * torch.randn(n_users, s.dim).to(device)
                 item = 0.1 * torch.randn(n_items, s.dim).to(device)
                 bias = torch.zeros(n_items, device=device)
-                steps = [_LazyAdam(w, s.lr) for w in (user, item, bias)]
+                steps = [LazyAdam(w, s.lr) for w in (user, item, bias)]
                 draws = torch.Generator().manual_seed(s.seed)
                 weights = torch.from_numpy(np.bincount(items, minlength=n_items).astype(np.float64) + 1.0)
                 weights = weights**s.negative_power
@@ -184,7 +185,7 @@ class ItemEmbeddings:
                     negatives = torch.multinomial(weights, len(users), replacement=True, generator=draws).to(device)
                     for b in range(0, len(users), s.batch):
                         idx = order[b : b + s.batch]
-                        _bpr_step(steps, u_t[idx], i_t[idx], negatives[idx], s.l2)
+                        bpr_step(steps, u_t[idx], i_t[idx], negatives[idx], s.l2)
                     if len(v_users) == 0:  # nothing held out: the last epoch is the best
                         best = (math.nan, epoch, self._snapshot(user, item, bias))
                         continue
@@ -354,56 +355,6 @@ class ItemEmbeddings:
         m.seen_indptr_, m.seen_indices_ = a["seen_indptr"], a["seen_indices"]
         m._derive()
         return m
-
-
-class _LazyAdam:
-    """Adam that moves only the rows a batch touched.
-
-    A dense optimiser step walks every row (105k users on RTR) for a batch that touches 4k; this
-    one keeps Adam's moments per row and updates the touched rows only (bias correction by the
-    global step count, as TensorFlow's LazyAdam), so an epoch costs in proportion to the rentals.
-    """
-
-    def __init__(self, weight: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> None:
-        self.weight, self.lr, self.betas = weight, lr, betas
-        self.m = torch.zeros_like(weight)
-        self.v = torch.zeros_like(weight)
-        self.t = 0
-
-    def step(self, rows: torch.Tensor, grad: torch.Tensor) -> None:
-        """Apply the gradient ``grad`` of the gathered rows ``rows`` (a row may repeat: summed)."""
-        uniq, inverse = torch.unique(rows, return_inverse=True)
-        g = torch.zeros((len(uniq), *grad.shape[1:]), dtype=grad.dtype, device=grad.device)
-        g.index_add_(0, inverse, grad)
-        b1, b2 = self.betas
-        self.t += 1
-        m = self.m[uniq] * b1 + (1 - b1) * g
-        v = self.v[uniq] * b2 + (1 - b2) * g * g
-        self.m[uniq], self.v[uniq] = m, v
-        update = (m / (1 - b1**self.t)) / ((v / (1 - b2**self.t)).sqrt() + 1e-8)
-        self.weight[uniq] -= self.lr * update
-
-
-def _bpr_step(steps: list[_LazyAdam], u: torch.Tensor, i: torch.Tensor, j: torch.Tensor, l2: float) -> None:
-    """One mini-batch: BPR gradients of the rows used, applied by the lazy Adam of each table."""
-    user, item, bias = (s.weight for s in steps)
-    # Gathered copies as leaves: their gradients are per batch row, never a whole table.
-    p_u, p_i, p_j, b_i, b_j = (t.requires_grad_(True) for t in (user[u], item[i], item[j], bias[i], bias[j]))
-    loss = _bpr_loss(p_u, p_i, p_j, b_i, b_j, l2)
-    g_u, g_i, g_j, g_bi, g_bj = torch.autograd.grad(loss, [p_u, p_i, p_j, b_i, b_j])
-    steps[0].step(u, g_u)
-    both = torch.cat([i, j])
-    steps[1].step(both, torch.cat([g_i, g_j]))
-    steps[2].step(both, torch.cat([g_bi, g_bj]))
-
-
-def _bpr_loss(
-    u: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, b_pos: torch.Tensor, b_neg: torch.Tensor, l2: float
-) -> torch.Tensor:
-    """BPR: ``-log sigmoid(s_ui - s_uj)`` averaged over the batch, plus L2 on the vectors used."""
-    diff = (u * (pos - neg)).sum(dim=1) + b_pos - b_neg
-    penalty = l2 * (u.pow(2).sum() + pos.pow(2).sum() + neg.pow(2).sum()) / len(u)
-    return -torch.nn.functional.logsigmoid(diff).mean() + penalty
 
 
 def _plain(ids: np.ndarray) -> np.ndarray:
