@@ -24,6 +24,7 @@ from scipy.optimize import minimize
 from scipy.stats import poisson
 
 from forecasting.artifacts import data_hash, read_artifact, write_artifact
+from forecasting.lead import MAX_LEAD, lead_cdf, unbooked_share
 from forecasting.metrics import wape
 
 __all__ = [
@@ -38,22 +39,10 @@ __all__ = [
     "unbooked_actuals",
 ]
 
-MAX_LEAD = 365
-
 
 def booking_lead_curve(bookings: pd.DataFrame) -> np.ndarray:
     """P(lead <= L) for L = 0..365, lead = event_date - booked_on in days (empirical CDF)."""
-    lead = (pd.to_datetime(bookings["event_date"]) - pd.to_datetime(bookings["booked_on"])).dt.days.to_numpy()
-    lead = np.clip(lead[lead >= 0], 0, MAX_LEAD)
-    if len(lead) == 0:
-        return np.ones(MAX_LEAD + 1)
-    return np.cumsum(np.bincount(lead, minlength=MAX_LEAD + 1)) / len(lead)
-
-
-def _unbooked_share(lead_cdf: np.ndarray, horizon: int) -> np.ndarray:
-    """Share of an event day's demand booked after the plan date: P(lead <= d - 1)."""
-    d = np.arange(horizon)
-    return np.where(d >= 1, lead_cdf[np.clip(d - 1, 0, len(lead_cdf) - 1)], 0.0)
+    return lead_cdf(bookings, MAX_LEAD)
 
 
 def _index_bookings(
@@ -164,7 +153,7 @@ class DemandForecaster:
             self.sku_ids_,
             self.site_ids_,
             lam[:, :, None] * g[None, None, :],
-            _unbooked_share(self.lead_cdf_, horizon_days),
+            unbooked_share(self.lead_cdf_, horizon_days),
             sku_ids,
         )
 
@@ -199,14 +188,14 @@ class DemandForecaster:
 
 
 def grid_frame(
-    sku_ids: pd.Index, site_ids: pd.Index, total: np.ndarray, unbooked_share: np.ndarray, only: Sequence[str] | None
+    sku_ids: pd.Index, site_ids: pd.Index, total: np.ndarray, share: np.ndarray, only: Sequence[str] | None
 ) -> pd.DataFrame:
     """The job's forecast rows from expected bookings ``total`` (SKUs x sites x days) and the share
     of each day's bookings still to come: one row per SKU x site x day (``only``: these SKUs)."""
     K, S, H = total.shape
     kk, ss, dd = (a.ravel() for a in np.meshgrid(np.arange(K), np.arange(S), np.arange(H), indexing="ij"))
     tot = total.ravel()
-    unb = tot * unbooked_share[dd]
+    unb = tot * share[dd]
     frame = pd.DataFrame(
         {
             "sku_id": sku_ids.to_numpy()[kk],
@@ -243,7 +232,7 @@ class SeasonalNaiveDemand:
         if plan_date != self.plan_date_:
             raise ValueError(f"fitted for plan date {self.plan_date_}, asked for {plan_date}")
         total = self.week_[:, :, np.arange(horizon_days) % 7]
-        return grid_frame(self.sku_ids_, self.site_ids_, total, _unbooked_share(self.lead_cdf_, horizon_days), sku_ids)
+        return grid_frame(self.sku_ids_, self.site_ids_, total, unbooked_share(self.lead_cdf_, horizon_days), sku_ids)
 
     def save(self, path: Path) -> None:
         params = {

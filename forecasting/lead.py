@@ -21,9 +21,34 @@ import pandas as pd
 
 from forecasting.artifacts import read_artifact, write_artifact
 
-__all__ = ["MAX_LEAD", "BookingLeadCurve"]
+__all__ = ["MAX_LEAD", "BookingLeadCurve", "lead_cdf", "unbooked_share"]
 
 MAX_LEAD: Final = 365  # leads are counted up to a year; longer ones fall in the last bucket
+
+
+def _leads(bookings: pd.DataFrame, max_lead: int) -> np.ndarray:
+    """Lead days of each booking, clipped at ``max_lead``; a negative lead (booked after the event)
+    is a data error upstream and is not counted."""
+    lead = (pd.to_datetime(bookings["event_date"]) - pd.to_datetime(bookings["booked_on"])).dt.days.to_numpy()
+    return np.clip(lead[lead >= 0], 0, max_lead).astype(np.int64)
+
+
+def _cdf(lead: np.ndarray, max_lead: int) -> np.ndarray:
+    # No bookings: ones — everything counts as booked already, so no unbooked demand is invented.
+    if len(lead) == 0:
+        return np.ones(max_lead + 1)
+    return np.cumsum(np.bincount(lead, minlength=max_lead + 1)) / len(lead)
+
+
+def lead_cdf(bookings: pd.DataFrame, max_lead: int = MAX_LEAD) -> np.ndarray:
+    """P(lead <= L) for L = 0..max_lead from bookings' ``event_date`` and ``booked_on``."""
+    return _cdf(_leads(bookings, max_lead), max_lead)
+
+
+def unbooked_share(cdf: np.ndarray, horizon: int) -> np.ndarray:
+    """Share of each horizon day's demand booked after the plan date: ``P(lead <= d - 1)`` (0 on day 0)."""
+    d = np.arange(horizon)
+    return np.where(d >= 1, cdf[np.clip(d - 1, 0, len(cdf) - 1)], 0.0)
 
 
 class BookingLeadCurve:
@@ -40,13 +65,9 @@ class BookingLeadCurve:
         """Fit on bookings (``event_date``, ``booked_on``); a negative lead (booked after the event)
         is a data error upstream and is not counted. No bookings: everything is booked already
         (cdf of ones), the safe reading for a plan — no unbooked demand is invented."""
-        lead = (pd.to_datetime(bookings["event_date"]) - pd.to_datetime(bookings["booked_on"])).dt.days.to_numpy()
-        lead = np.clip(lead[lead >= 0], 0, self.max_lead).astype(np.int64)
+        lead = _leads(bookings, self.max_lead)
         self.n_ = len(lead)
-        if self.n_ == 0:
-            self.cdf_ = np.ones(self.max_lead + 1)
-            return self
-        self.cdf_ = np.cumsum(np.bincount(lead, minlength=self.max_lead + 1)) / self.n_
+        self.cdf_ = _cdf(lead, self.max_lead)
         return self
 
     def cdf(self, lead_days: np.ndarray) -> np.ndarray:
@@ -56,7 +77,7 @@ class BookingLeadCurve:
 
     def unbooked_share(self, horizon: int) -> np.ndarray:
         """Share of each horizon day's demand booked after the plan date: ``P(lead <= d - 1)``."""
-        return self.cdf(np.arange(horizon) - 1)
+        return unbooked_share(self.cdf_, horizon)
 
     def save(self, path: Path) -> None:
         write_artifact(path, self.name, {"max_lead": self.max_lead, "n": self.n_}, {"cdf": self.cdf_})
