@@ -12,7 +12,7 @@ outcome is ``late = holdout returned_on > due_back``.
 
 Scores: Brier, the Brier of always predicting the training late rate (the model's own: rentals
 whose outcome was known on the plan date), the Brier of the world's true probabilities where the
-world is generated (`allocation.simulate.history.late_probability`, recomputed from the seed), AUC,
+world is generated (`allocation.simulate.draws.late_probability`, recomputed from the seed), AUC,
 and a calibration table over deciles of the predicted probability.
 
 GetAround (`getaround_scores`) has no dates and no customers: ended rentals with a known delay, in
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from allocation.domain import World
-from allocation.simulate.history import draw_bookings, late_probability
+from allocation.simulate.draws import draw_bookings, late_probability
 from allocation.simulate.world import (
     HISTORY_DAYS,
     HORIZON_DAYS,

@@ -25,7 +25,7 @@ import pandas as pd
 
 from allocation.domain import ClosetflowError, World
 from allocation.simulate.calibration_derive import DATA_DIR_ENV, REVIEWS_CITATION, REVIEWS_FILE, MissingRealDataError
-from allocation.simulate.history import BookingDraw, draw_delays, draw_lead_days, draw_propensity
+from allocation.simulate.draws import BookingDraw, draw_delays, draw_lead_days, draw_propensity
 from allocation.simulate.world import (
     HISTORY_DAYS,
     HORIZON_DAYS,

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from allocation.domain import Holdout, World
-from allocation.simulate.history import BookingDraw, draw_bookings, split_history
+from allocation.simulate.draws import BookingDraw, draw_bookings
+from allocation.simulate.history import split_history
 from allocation.simulate.scales import SCALES, Scale, Topology
 
 __all__ = ["SCALES", "Scale", "Topology", "assemble_world", "load_calibration", "simulate_world"]
