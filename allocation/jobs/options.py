@@ -30,6 +30,11 @@ class JobOptions:
     # (champion, previous, baseline, category average) at models_dir. See forecasting.job_serving.
     demand_model: str = "linear"
     models_dir: str | None = None
+    # Business rules (allocation.model.business_rules.BusinessRules.to_json); None: no rules.
+    rules: dict[str, Any] | None = None
+    # What-if scenario and the plan it starts from (allocation/whatif*.py); unused by the main job.
+    whatif: dict[str, Any] | None = None
+    base_plan: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
