@@ -8,13 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from allocation.model.naive import reference_objective
 from allocation.model.network import build_problem
 from allocation.model.snapshot import Information, PlanningInput, RiskPolicy, planning_input
 from allocation.simulate.world import simulate_world
 from allocation.state import initial_state
 from allocation.statics import Statics
 from solvers.base import SolveOptions, solve
-from tests.allocation.reference_model import reference_objective
 
 
 def tiny_input(seed: int, risk: str, protect: bool) -> PlanningInput:
