@@ -9,6 +9,7 @@ from the binding constraints of the solve.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,7 @@ from allocation.replay.policies import GreedyPolicy, PlanRun, day_decision
 from allocation.state import ExecState, Schedule, initial_state
 from allocation.statics import Statics
 
-__all__ = ["Plan", "expected_schedule", "project_plan", "unfilled_reasons"]
+__all__ = ["Plan", "SkuSupply", "expected_schedule", "project_plan", "sku_supply", "unfilled_reasons"]
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Plan:
     transfers: pd.DataFrame
     held_back: pd.DataFrame
     unfilled: pd.DataFrame
+    plan_date: dt.date
+    state: ExecState  # the plan-date morning's unit states (what explanations read)
     kpis: dict[str, object] = field(default_factory=dict)
 
 
@@ -77,25 +80,29 @@ class _Frozen:
         return day_decision(self.statics, state, self.run, day)
 
 
-def unfilled_reasons(
-    statics: Statics, run: PlanRun, filled: np.ndarray, info: Information, state: ExecState
-) -> pd.Series:
-    """A reason for each open reservation of the run that ``filled`` marks unfilled.
+@dataclass
+class SkuSupply:
+    """How many units of each open reservation's SKU could be ready by its last ship-by day.
 
-    Checked in order: no site can ship it in time; even with every return on time there are not
-    enough units of the SKU by its last ship-by day for the reservations filled before it (no
-    supply); there would be with on-time returns but not with returns counted by the risk policy
-    (late-return risk); every site that could ship it is at shipping or pick capacity that day
-    (shipping capacity); cleaning capacity was exhausted before its ship-by day at a site holding
-    dirty units of the SKU (cleaning capacity); otherwise its units went to reservations worth more.
+    ``k`` local SKU, ``day`` last ship-by day (local) and ``need`` how many units its SKU needs by
+    then (the filled reservations of the SKU up to that day, plus this one), per open reservation;
+    ``all_supply`` / ``risk_supply`` (K, T) units that could be ready by each day summed over sites
+    (transfers can move them) with every return on time / with returns counted by the risk policy.
     """
-    inp, dec = run.inp, run.decisions
-    res = inp.res
-    open_unfilled = ~filled[res]
-    reasons = np.full(len(res), str(UnfilledReason.OUTRANKED), dtype=object)
-    has_cand = np.bincount(inp.cand_res, minlength=len(res)) > 0
-    reasons[~has_cand] = str(UnfilledReason.TOO_LATE_TO_SHIP)
 
+    has_cand: np.ndarray
+    k: np.ndarray
+    day: np.ndarray
+    need: np.ndarray
+    all_supply: np.ndarray
+    risk_supply: np.ndarray
+
+
+def sku_supply(statics: Statics, run: PlanRun, filled: np.ndarray, state: ExecState) -> SkuSupply:
+    """The supply side of each open reservation of ``run`` (see ``SkuSupply``)."""
+    inp = run.inp
+    res = inp.res
+    has_cand = np.bincount(inp.cand_res, minlength=len(res)) > 0
     k_local = np.full(statics.n_skus, -1, dtype=np.int64)
     k_local[inp.skus] = np.arange(len(inp.skus))
     T = inp.T
@@ -121,7 +128,7 @@ def unfilled_reasons(
     risk_supply = base + shift.sum(axis=1).cumsum(axis=1)
     all_supply = base + on_time.sum(axis=1).cumsum(axis=1)
 
-    was_filled = ~open_unfilled
+    was_filled = filled[res]
     order = np.lexsort((day, k))
     before = np.zeros(len(res))
     for_k = k[order]
@@ -129,10 +136,32 @@ def unfilled_reasons(
     first = np.r_[True, for_k[1:] != for_k[:-1]]
     start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
     before[order] = cum - np.where(start > 0, cum[start - 1], 0)
-    need = before + 1
+    return SkuSupply(has_cand, k, day, before + 1, all_supply, risk_supply)
+
+
+def unfilled_reasons(
+    statics: Statics, run: PlanRun, filled: np.ndarray, info: Information, state: ExecState
+) -> pd.Series:
+    """A reason for each open reservation of the run that ``filled`` marks unfilled.
+
+    Checked in order: no site can ship it in time; even with every return on time there are not
+    enough units of the SKU by its last ship-by day for the reservations filled before it (no
+    supply); there would be with on-time returns but not with returns counted by the risk policy
+    (late-return risk); every site that could ship it is at shipping or pick capacity that day
+    (shipping capacity); cleaning capacity was exhausted before its ship-by day at a site holding
+    dirty units of the SKU (cleaning capacity); otherwise its units went to reservations worth more.
+    """
+    inp, dec = run.inp, run.decisions
+    res = inp.res
+    T = inp.T
+    open_unfilled = ~filled[res]
+    sup = sku_supply(statics, run, filled, state)
+    has_cand, k, day, need = sup.has_cand, sup.k, sup.day, sup.need
+    reasons = np.full(len(res), str(UnfilledReason.OUTRANKED), dtype=object)
+    reasons[~has_cand] = str(UnfilledReason.TOO_LATE_TO_SHIP)
     valid = has_cand & (k >= 0)
-    no_supply = valid & (all_supply[np.maximum(k, 0), day] < need - 1e-6)
-    risk = valid & ~no_supply & (risk_supply[np.maximum(k, 0), day] < need - 1e-6)
+    no_supply = valid & (sup.all_supply[np.maximum(k, 0), day] < need - 1e-6)
+    risk = valid & ~no_supply & (sup.risk_supply[np.maximum(k, 0), day] < need - 1e-6)
 
     ship_slack = np.minimum(
         dec.slack.get("shipping_capacity_per_site_day", np.full((inp.n_sites, T), np.inf)),
@@ -207,7 +236,8 @@ def project_plan(world: World, statics: Statics, run: PlanRun, info: Information
             "units_protected": held["units"].round(2).to_numpy(),
         }
     )
-    reasons = unfilled_reasons(statics, run, proj.filled, info, initial_state(world, statics, None))
+    morning = initial_state(world, statics, None)
+    reasons = unfilled_reasons(statics, run, proj.filled, info, morning)
     unfilled = pd.DataFrame(
         {
             "reservation_id": statics.reservations["reservation_id"].to_numpy()[reasons.index.to_numpy()],
@@ -225,7 +255,10 @@ def project_plan(world: World, statics: Statics, run: PlanRun, info: Information
         "transfers": len(transfers),
         "units_protected": float(dec.protect.sum()),
         "planned_value": float(proj.value(statics)),
+        "shipping_cost": float(proj.ship_cost),
+        "transfer_cost": float(proj.transfer_cost),
+        "objective": float(run.result.objective) if solved else None,
         "unfilled_by_reason": {str(r): int((reasons == str(r)).sum()) for r in UnfilledReason},
         "fallback": None if solved else f"first come first served (solver status {run.result.status})",
     }
-    return Plan(run, proj, ships, cleaning, transfers, held_back, unfilled, kpis)
+    return Plan(run, proj, ships, cleaning, transfers, held_back, unfilled, world.plan_date, morning, kpis)
