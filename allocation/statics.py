@@ -7,6 +7,7 @@ downstream joins strings per day.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,7 @@ class Statics:
     res_value: np.ndarray
     res_priority: np.ndarray
     res_known: np.ndarray  # bool: known on the plan date
+    plan_date: dt.date | None = None  # day 0 (business rules name calendar days)
 
     @property
     def n_sites(self) -> int:
@@ -152,4 +154,5 @@ class Statics:
             res_value=res["value"].to_numpy(dtype=float),
             res_priority=res["priority"].to_numpy(dtype=np.int64),
             res_known=res["_known"].to_numpy(dtype=bool),
+            plan_date=world.plan_date,
         )

@@ -6,7 +6,9 @@ the cost grows with the number of non-zeros, not with Python objects.
 
 Objective (maximised, dollars): value of each reservation filled (plus ``FILL_BONUS`` and a VIP
 uplift) minus its shipping cost, plus the expected fills of units held back for forecast demand
-(E[min(D, y)], ``allocation.model.protection``), minus transfer costs.
+(E[min(D, y)], ``allocation.model.protection``), minus transfer costs; with the ``vip-first`` business
+rule, plus a dominating bonus per VIP fill (``business_rules.vip_first_bonus``). Blocked sites and
+lanes are column bounds (``_business_rule_bounds``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,16 @@ def _transfer_arcs(inp: PlanningInput, K: int) -> tuple[np.ndarray, ...]:
     return kk[ok], a[pp][ok], b[pp][ok], tt[ok], d[ok]
 
 
+def _business_rule_bounds(inp: PlanningInput, lay: Layout, col_hi: np.ndarray) -> None:
+    """Blocked sites and lanes (``allocation.model.business_rules``) as column bounds: a candidate
+    from a blocked site or along a blocked shipping lane on its day, and a transfer leaving along a
+    blocked transfer lane on its day, are fixed at 0. Bounds, not rows: they couple no SKUs."""
+    if inp.cand_rule is not None:
+        col_hi[lay.off_X : lay.off_Y][inp.cand_rule != ""] = 0.0
+    if inp.tr_blocked is not None and len(lay.tr_k):
+        col_hi[lay.off_TR :][inp.tr_blocked[lay.tr_a, lay.tr_b, lay.tr_tau]] = 0.0
+
+
 def build_problem(inp: PlanningInput) -> tuple[LinearProblem, Layout]:
     """The linear problem of one planning run (maximise), and the layout to decode it."""
     K, S, T = len(inp.skus), inp.n_sites, inp.T
@@ -68,13 +80,14 @@ def build_problem(inp: PlanningInput) -> tuple[LinearProblem, Layout]:
     lay = Layout(K, S, T, off_I, off_D, off_C, off_X, off_Y, off_TR, n, tr_k, tr_a, tr_b, tr_tau, tr_days, {})
 
     c = np.zeros(n)
-    c[off_X:off_Y] = inp.cand_obj
+    c[off_X:off_Y] = inp.cand_obj if inp.cand_bonus is None else inp.cand_obj + inp.cand_bonus
     c[off_Y:off_TR] = inp.protect.obj
     c[off_TR:] = -inp.transfer_cost[tr_a, tr_b]
     col_lo = np.zeros(n)
     col_hi = np.full(n, np.inf)
     col_hi[off_X:off_Y] = 1.0
     col_hi[off_Y:off_TR] = inp.protect.ub  # each segment is one unit of E[min(D, y)]
+    _business_rule_bounds(inp, lay, col_hi)
 
     blocks: list[Block] = [rule(inp, lay) for rule in RULES]
     rows, cols, vals, lo, hi = [], [], [], [], []

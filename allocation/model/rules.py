@@ -206,6 +206,31 @@ def reservation_filled_at_most_once(inp: PlanningInput, lay: Layout) -> Block:
     )
 
 
+def transfers_per_lane_day(inp: PlanningInput, lay: Layout) -> Block:
+    """Hard when the ``max-transfers:N`` business rule is set. Protects the carriers and the
+    receiving docks: units leaving along one transfer lane on one day, summed over SKUs, are at most N.
+
+    One row per lane and departure day that has transfer columns; no rows without the rule. It spans
+    SKUs (like the capacity rows), the only business rule that does.
+    """
+    cap = inp.max_transfers_per_lane_day
+    empty = np.zeros(0, dtype=np.int64)
+    if cap is None or len(lay.tr_k) == 0:
+        return Block("transfers_per_lane_day", 0, empty, empty, np.zeros(0), np.zeros(0), np.zeros(0))
+    key = (lay.tr_a * lay.S + lay.tr_b) * lay.T + lay.tr_tau
+    _, rows = np.unique(key, return_inverse=True)
+    n = int(rows.max()) + 1
+    return Block(
+        "transfers_per_lane_day",
+        n,
+        rows.astype(np.int64),
+        lay.off_TR + np.arange(len(lay.tr_k)),
+        np.ones(len(lay.tr_k)),
+        np.full(n, -np.inf),
+        np.full(n, float(cap)),
+    )
+
+
 RULES = (
     ready_inventory_balance,
     dirty_inventory_balance,
@@ -213,4 +238,5 @@ RULES = (
     shipping_capacity_per_site_day,
     warehouse_picks_per_site_day,
     reservation_filled_at_most_once,
+    transfers_per_lane_day,
 )

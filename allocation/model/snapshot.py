@@ -15,6 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocation.domain import ClosetflowError
+from allocation.model.business_rules import (
+    BusinessRules,
+    blocked_lanes,
+    blocked_sites,
+    cleaning_buffer,
+    held_units,
+    vip_first_bonus,
+)
 from allocation.model.protection import Protection, protection_segments
 from allocation.state import ExecState, Schedule, U
 from allocation.statics import Statics
@@ -81,6 +89,7 @@ class Information:
     protect_weight: float = PROTECT_WEIGHT
     fill_bonus: float = FILL_BONUS  # dollars per filled reservation in the objective (not in realized value)
     ship_early_days: int = SHIP_EARLY_DAYS  # shipment candidates up to this many days before ship-by
+    rules: BusinessRules | None = None  # the job's business rules (allocation.model.business_rules)
 
     @property
     def hindsight(self) -> bool:
@@ -116,6 +125,12 @@ class PlanningInput:
     ret_tau: np.ndarray
     ret_w: np.ndarray
     protect: Protection  # units held back for forecast demand (``allocation.model.protection``)
+    # Business rules (allocation.model.business_rules); the defaults mean none.
+    rules: BusinessRules | None = None
+    cand_rule: np.ndarray | None = None  # per candidate: "" or the text of the rule that blocks it
+    cand_bonus: np.ndarray | None = None  # per candidate: objective-only bonus (vip-first)
+    tr_blocked: np.ndarray | None = None  # (S, S, T) bool: nothing leaves lane a -> b on local day t
+    max_transfers_per_lane_day: int | None = None
 
 
 def conditional_return_pmf(pmf: np.ndarray, due: np.ndarray, day0: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -244,18 +259,26 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
         clean_yield = np.ones((K, S))
         will_fail = sched.fails_at(np.arange(len(state.state)), state.cycle)
 
-    def add(target: np.ndarray, units: np.ndarray, days: np.ndarray | None, w: np.ndarray) -> None:
+    release = held_units(info.rules, statics)  # held units count again from this day on
+
+    def add(
+        target: np.ndarray, units: np.ndarray, days: np.ndarray | None, w: np.ndarray, later: np.ndarray | None = None
+    ) -> None:
         if days is None:
-            np.add.at(target, (usku[units], state.site[units]), w)
+            held = release[units] > day0
+            np.add.at(target, (usku[units[~held]], state.site[units[~held]]), w[~held])
+            if later is not None and held.any():  # stock on hand that a hold keeps out until its end
+                add(later, units[held], release[units[held]], w[held])
             return
         days = np.maximum(days, day0)  # a date already past arrives on the first morning, as in the replay
+        days = np.maximum(days, release[units])
         ok = days < statics.horizon
         np.add.at(target, (usku[units[ok]], state.site[units[ok]], days[ok] - day0), w[ok])
 
     u = np.nonzero(mine & (state.state == U.READY))[0]
-    add(ready0, u, None, np.ones(len(u)))
+    add(ready0, u, None, np.ones(len(u)), later=ready_in)
     u = np.nonzero(mine & (state.state == U.DIRTY) & ~will_fail)[0]
-    add(dirty0, u, None, np.ones(len(u)))
+    add(dirty0, u, None, np.ones(len(u)), later=dirty_in)
     u = np.nonzero(mine & (state.state == U.CLEANING))[0]
     y = np.where(will_fail[u], 0.0, 1.0) if sched is not None else clean_yield[usku[u], state.site[u]]
     add(ready_in, u, state.when[u], y)
@@ -313,6 +336,23 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
         if info.today_capacity is not None:
             for arr, today in zip(caps, info.today_capacity, strict=True):
                 arr[:, 0] = today
+    clean_cap, ship_cap, pick_cap = (np.asarray(c, dtype=float) for c in caps)
+    cand_rule, tr_blocked, cand_bonus = None, None, None
+    if info.rules:
+        site_rule = blocked_sites(info.rules, statics, day0, T)
+        shut = site_rule != ""
+        clean_cap = np.where(shut, 0.0, cleaning_buffer(info.rules, clean_cap))
+        ship_cap = np.where(shut, 0.0, ship_cap)
+        pick_cap = np.where(shut, 0.0, pick_cap)
+        ship_rule, tr_rule = blocked_lanes(info.rules, statics, day0, T)
+        tau = ship_day - day0
+        cand_rule = np.where(
+            site_rule[cs, tau] != "", site_rule[cs, tau], ship_rule[cs, statics.res_zone[g], tau]
+        ).astype(object)
+        tr_blocked = tr_rule != ""
+        cand_bonus = vip_first_bonus(
+            info.rules, statics.res_priority[g] > 0, cand_obj, protect, statics.transfer_cost, T
+        )
     return PlanningInput(
         day0=day0,
         T=T,
@@ -322,9 +362,9 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
         dirty0=dirty0,
         ready_in=ready_in,
         dirty_in=dirty_in,
-        clean_cap=np.asarray(caps[0], dtype=float),
-        ship_cap=np.asarray(caps[1], dtype=float),
-        pick_cap=np.asarray(caps[2], dtype=float),
+        clean_cap=clean_cap,
+        ship_cap=ship_cap,
+        pick_cap=pick_cap,
         clean_days=statics.clean_days,
         clean_yield=clean_yield,
         transfer_days=statics.transfer_days,
@@ -339,4 +379,9 @@ def planning_input(statics: Statics, state: ExecState, day0: int, info: Informat
         ret_tau=ret_day - day0,
         ret_w=ret_w,
         protect=protect,
+        rules=info.rules,
+        cand_rule=cand_rule,
+        cand_bonus=cand_bonus,
+        tr_blocked=tr_blocked,
+        max_transfers_per_lane_day=info.rules.max_transfers_per_lane_day if info.rules else None,
     )
