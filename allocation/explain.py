@@ -168,7 +168,10 @@ def blocked_by_rules(inp: PlanningInput) -> np.ndarray | None:
     fn = cast(Callable[[PlanningInput], Any] | None, getattr(module, "rule_blocked_candidates", None))
     if fn is None:
         return None
-    blocked = fn(inp)
+    try:
+        blocked = fn(inp)
+    except AttributeError:  # a planning input made before candidates carried their rules
+        return None
     if blocked is None:
         return None
     out = np.asarray(blocked, dtype=object)
@@ -345,17 +348,16 @@ def explain_plan(
 
     res_ids = statics.reservations["reservation_id"].to_numpy()
     reason_of = dict(zip(plan.unfilled["reservation_id"], plan.unfilled["reason"], strict=True))
-    ships = plan.ships.set_index("reservation_id")
+    proj = plan.projection
     order = np.argsort(inp.cand_res, kind="stable")
     bounds = np.searchsorted(inp.cand_res[order], np.arange(R + 1))
     # Filled from a unit out this morning: how likely it is back and clean by its ship day.
     p_ship = np.full(R, np.nan)
     shipped = np.nonzero(filled[res])[0]
     if len(shipped):
-        ship_unit = statics.unit_ids.get_indexer(ships.loc[res_ids[res[shipped]], "unit_id"].astype(str))
-        ship_site = statics.site_ids.get_indexer(ships.loc[res_ids[res[shipped]], "site_id"].astype(str))
-        ship_day = plan.projection.res_ship_day[res[shipped]]
-        p_ship[shipped] = _p_back(statics, plan, info, ship_unit, ship_day - statics.clean_days[ship_site])
+        g_s = res[shipped]
+        by = proj.res_ship_day[g_s] - statics.clean_days[proj.res_site[g_s]]
+        p_ship[shipped] = _p_back(statics, plan, info, proj.res_unit[g_s], by)
 
     out: dict[str, list[Any]] = {c: [] for c in EXPLANATION_COLUMNS}
     for r in range(R):
@@ -383,12 +385,12 @@ def explain_plan(
         ship: dt.date | None = None
         p_back, unit_back, extra = float("nan"), "", ""
         if is_filled:
-            row = ships.loc[rid]
-            site = str(row["site_id"])
-            ship = pd.Timestamp(row["ship_date"]).date()
+            site_i = int(proj.res_site[g])
+            site = str(statics.site_ids[site_i])
+            ship = (plan_ts + pd.Timedelta(days=int(proj.res_ship_day[g]))).date()
             p_back = float(p_ship[r])
             others = [b for b in binding if b["site_id"] != site]
-            reason, extra = _shipment_reason(statics, inp, r, int(statics.site_ids.get_loc(site)), cands, others)
+            reason, extra = _shipment_reason(statics, inp, r, site_i, cands, others)
             if ship_by is not None and ship < ship_by:
                 early = (ship_by - ship).days
                 extra += f"; leaves {early} day(s) before its ship-by day {say_date(ship_by)} to free capacity then"
