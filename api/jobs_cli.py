@@ -20,6 +20,7 @@ from allocation.data.io import write_world
 from allocation.domain import ClosetflowError, DataValidationError
 from allocation.jobs.evaluate import WORLD_KINDS, make_world
 from allocation.jobs.pipeline import JobConfig, run_job
+from allocation.model.business_rules import BusinessRules, describe
 from api.report import write_outputs
 from api.settings import Settings, help_for, real_data_dir, resolve
 
@@ -125,8 +126,22 @@ def run(
     risk: Annotated[str | None, typer.Option(metavar="POLICY", help=help_for("risk_policy"))] = None,
     replan_every: Annotated[str | None, typer.Option(metavar="DAYS", help=help_for("replan_every"))] = None,
     demand_model: Annotated[str | None, typer.Option(metavar="NAME", help=help_for("demand_model"))] = None,
+    rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rule",
+            metavar="RULE",
+            help="a business rule, repeatable: hold:UNIT[,UNIT...][@DATES], block-site:SITE@DATES, "
+            "block-lane:FROM->TO@DATES (TO a site or a zone), vip-first, max-transfers:N, cleaning-buffer:P%; "
+            "DATES is YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD",
+        ),
+    ] = None,
 ) -> None:
     """Simulate (or load), check, forecast, plan, and validate against the holdout; write the report."""
+    try:
+        rules = BusinessRules.parse(rule or [])
+    except ClosetflowError as err:
+        raise _fail(err) from err
     s = _settings(
         scale=scale,
         seed=seed,
@@ -148,6 +163,7 @@ def run(
         protect_weight=s.protect_weight,
         demand_model=s.demand_model,
         models_dir=s.artifacts_dir / "models",
+        rules=rules.to_json() if rules else None,
     )
     try:
         with progress_bar(console) as bar:
@@ -171,6 +187,8 @@ def run(
     _summary(job.report)
     offered = pd.read_parquet(paths["substitutes"])["reservation_id"].nunique()
     console.print(f"substitutes suggested for {offered} of {len(job.plan.unfilled)} unfilled reservations")
+    for text, line in zip(rules.texts(), describe(rules), strict=True):
+        console.print(f"business rule {text}: {line}")
     console.print(f"report: {paths['report.json']}  {paths['report.html']}  plan: {cfg.out / 'plan'}")
 
 

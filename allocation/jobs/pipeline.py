@@ -53,6 +53,7 @@ class JobConfig:
     protect_weight: float = PROTECT_WEIGHT
     demand_model: str = "linear"  # a model's name, or "serving": the registry's choice at models_dir
     models_dir: Path | None = None
+    rules: dict[str, Any] | None = None  # business rules (BusinessRules.to_json)
 
 
 @dataclass
@@ -103,6 +104,7 @@ def run_job(cfg: JobConfig, progress: Progress | None = None) -> JobResult:
         seed=cfg.seed,
         demand_model=cfg.demand_model,
         models_dir=str(cfg.models_dir) if cfg.models_dir is not None else None,
+        rules=cfg.rules,
     )
     store.put(LOCAL_JOB_ID, "timings/simulate.json", json.dumps({"seconds": simulate_s}).encode())
     ctx = StepContext(LOCAL_JOB_ID, options, store, say)

@@ -3,6 +3,7 @@ report.html drawn from it. Plain dicts and arrays in, so the publish step can ru
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from allocation.domain import World
 from allocation.jobs.options import JobOptions
+from allocation.model.business_rules import BusinessRules, describe
 
 __all__ = ["ReportExtras", "build_report", "clean_json", "render_html"]
 
@@ -56,11 +58,18 @@ def build_report(
         "plan": plan_kpis,
         "forecasts": forecast_scores,
         "timings": {k: round(float(v), 3) for k, v in timings.items()},
+        "business_rules": business_rules_section(options),
     }
     if validation is not None:
         report["validation"] = validation
     cleaned: dict[str, Any] = clean_json(report)
     return cleaned
+
+
+def business_rules_section(options: JobOptions) -> list[dict[str, str]]:
+    """The job's active business rules: each rule's text and what it means (empty: none)."""
+    rules = BusinessRules.from_json(options.rules) if options.rules else BusinessRules()
+    return [{"rule": t, "meaning": m} for t, m in zip(rules.texts(), describe(rules), strict=True)]
 
 
 @dataclass
@@ -152,6 +161,10 @@ def render_html(report: dict[str, Any], extras: ReportExtras) -> str:
         f"hindsight / LP bound: {to_bound if to_bound is None else round(to_bound, 3)}</p>",
         f"<pre>{json.dumps(clean_json(report['plan']), indent=1)}</pre>",
     ]
+    rules = report.get("business_rules") or []
+    if rules:
+        items = "".join(f"<li>{html.escape(r['meaning'])}</li>" for r in rules)
+        parts.insert(2, f"<h2>Business rules</h2><ul>{items}</ul>")
     for i, fig in enumerate(_figures(report, extras)):
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
     return (

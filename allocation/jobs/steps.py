@@ -27,6 +27,7 @@ from allocation.jobs.options import JobOptions
 from allocation.jobs.report import ReportExtras, build_report, render_html
 from allocation.jobs.store import RunStore, npz_bytes, parquet_bytes, read_json, read_npz, read_parquet
 from allocation.jobs.substitutes import DIM, suggest_substitutes
+from allocation.model.business_rules import BusinessRules
 from allocation.model.network import build_problem, decode
 from allocation.model.rounding import round_today
 from allocation.model.snapshot import Information, RiskPolicy, planning_input
@@ -79,8 +80,12 @@ class StepContext:
         return statics
 
     def information(self) -> Information:
-        """What closetflow knows tonight: the forecast step's arrays and the job's risk policy."""
+        """What closetflow knows tonight: the forecast step's arrays, the job's risk policy and its
+        business rules (checked against the data: an unknown id fails the job with the rule's words)."""
         arrays = read_npz(self.store.get(self.job_id, "forecasts.npz"))
+        rules = BusinessRules.from_json(self.options.rules) if self.options.rules else None
+        if rules:
+            rules.check(self.statics())
         return Information(
             risk=RiskPolicy.parse(self.options.risk),
             pmf=arrays["pmf"],
@@ -89,6 +94,7 @@ class StepContext:
             lead_cdf=arrays["lead_cdf"],
             protect_weight=self.options.protect_weight,
             sku_fail_rate=arrays["cleaning_rates"],
+            rules=rules or None,
         )
 
 

@@ -401,11 +401,11 @@ def describe(rules: BusinessRules | None) -> list[str]:
     for h in rules.holds:
         when = "for the whole plan" if h.dates is None else f"through {h.dates.end}"
         units = ", ".join(h.unit_ids)
-        lines.append(f"{units} {'is' if len(h.unit_ids) == 1 else 'are'} held {when} ({h})")
+        lines.append(f"{units} {'is' if len(h.unit_ids) == 1 else 'are'} held {when}")
     for b in rules.blocked_sites:
-        lines.append(f"{b.site_id} ships, picks and cleans nothing on {_on(b.dates)} ({b})")
+        lines.append(f"{b.site_id} ships, picks and cleans nothing on {_on(b.dates)}")
     for lane in rules.blocked_lanes:
-        lines.append(f"nothing leaves on the lane {lane.origin} -> {lane.destination} on {_on(lane.dates)} ({lane})")
+        lines.append(f"nothing leaves on the lane {lane.origin} -> {lane.destination} on {_on(lane.dates)}")
     if rules.vip_first:
         lines.append("VIP reservations (priority above 0) are filled first: none is left unfilled to fill others")
     if rules.max_transfers_per_lane_day is not None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 
+from allocation.data.io import load_world
 from allocation.jobs import service
+from allocation.jobs.options import JobOptions
+from allocation.model.business_rules import BusinessRules
+from allocation.statics import Statics
 from api.http import jobs_dispatch
 from api.http.deps import PlannerKey, RuntimeDep
 from api.http.errors import error_responses
@@ -44,14 +49,25 @@ def submit_job(
 ) -> JobPublic:
     """Queue a job for a dataset and start it (in this process, or on the workers when a broker is
     set). Poll ``GET /allocation-jobs/{id}`` for its state, stage and progress."""
-    job, created = service.create_job(
-        runtime.sessions, options=body.options(runtime.settings), actor=key.id, idempotency_key=idempotency_key
-    )
+    options = body.options(runtime.settings)
+    _check_rules(runtime, options)
+    job, created = service.create_job(runtime.sessions, options=options, actor=key.id, idempotency_key=idempotency_key)
     if created:
         jobs_dispatch.submit(runtime, job)
     else:
         response.status_code = status.HTTP_200_OK
     return JobPublic.of(job)
+
+
+def _check_rules(runtime: RuntimeDep, options: JobOptions) -> None:
+    """Business rules name units, sites, zones and days of the dataset: check them now, so a typo
+    is a 422 with the rule's words rather than a job that fails later."""
+    if not options.rules:
+        return
+    world = load_world(runtime.store.dataset_dir(options.dataset_id))
+    if options.horizon_days is not None and options.horizon_days < world.horizon_days:
+        world = dataclasses.replace(world, horizon_days=options.horizon_days)
+    BusinessRules.from_json(options.rules).check(Statics.from_world(world))
 
 
 @router.get(

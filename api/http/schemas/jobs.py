@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from allocation.domain import ClosetflowError
 from allocation.jobs.options import JobOptions
 from allocation.jobs.service import JobView
+from allocation.model.business_rules import BusinessRules
 from allocation.model.snapshot import RiskPolicy
 from api.http.schemas.common import Id
 from api.settings import Settings, lp_backends
@@ -56,6 +57,14 @@ class JobCreate(BaseModel):
     replan_every: int | None = Field(
         None, ge=1, le=365, description="days between closetflow's re-plans in validation (default: 1)"
     )
+    rules: list[Annotated[str, Field(max_length=10_000)]] | None = Field(
+        None,
+        max_length=1_000,
+        description="business rules, one text each: hold:UNIT[,UNIT...][@DATES], block-site:SITE@DATES, "
+        "block-lane:FROM->TO@DATES (TO a site or a zone), vip-first, max-transfers:N, cleaning-buffer:P%; "
+        "DATES is YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD (ids and days are checked against the dataset)",
+        examples=[["block-site:SITE1@2026-10-06..2026-10-07", "vip-first", "max-transfers:5"]],
+    )
 
     @field_validator("solver")
     @classmethod
@@ -74,6 +83,21 @@ class JobCreate(BaseModel):
                 raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("rules")
+    @classmethod
+    def _rules_parse(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            try:
+                BusinessRules.parse(value)
+            except ClosetflowError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def business_rules(self) -> BusinessRules | None:
+        """The request's business rules (None when it gives none)."""
+        rules = BusinessRules.parse(self.rules or [])
+        return rules if rules else None
+
     def options(self, settings: Settings, *, dataset_id: str | None = None) -> JobOptions:
         """The job's options: each field given, else the server's setting (merged with ``is None``)."""
         return JobOptions(
@@ -86,6 +110,7 @@ class JobCreate(BaseModel):
             horizon_days=self.horizon_days,
             demand_model=settings.demand_model,
             models_dir=str(settings.artifacts_dir / "models"),
+            rules=rules.to_json() if (rules := self.business_rules()) is not None else None,
         )
 
 
