@@ -41,8 +41,14 @@ class Plan:
     kpis: dict[str, object] = field(default_factory=dict)
 
 
-def expected_schedule(statics: Statics, state: ExecState, info: Information) -> Schedule:
-    """The course of events the plan expects: median return days, no failures, planned capacity.
+def expected_schedule(
+    statics: Statics,
+    state: ExecState,
+    info: Information,
+    capacities: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> Schedule:
+    """The course of events the plan expects: median return days, no failures, planned capacity
+    (or ``capacities``: (sites, horizon) cleaning, shipping and pick capacity a what-if changed).
 
     A unit out this morning returns on the median of its return day given it is not back yet
     (``conditional_return_pmf``): never on or before this morning.
@@ -58,13 +64,19 @@ def expected_schedule(statics: Statics, state: ExecState, info: Information) -> 
         arrival[out] = start + np.argmax(p.cumsum(axis=1) >= 0.5, axis=1)
         med = median[n_units:]
     H = statics.horizon
+    planned = (statics.clean_cap, statics.ship_cap, statics.pick_cap)
+    clean, ship, pick = (
+        (np.repeat(c[:, None], H, axis=1) for c in planned)
+        if capacities is None
+        else (np.asarray(c, dtype=float) for c in capacities)
+    )
     return Schedule(
         arrival=arrival,
         res_delay=med,
         fails=np.zeros((n_units, 1), dtype=bool),
-        clean_cap=np.repeat(statics.clean_cap[:, None], H, axis=1),
-        ship_cap=np.repeat(statics.ship_cap[:, None], H, axis=1),
-        pick_cap=np.repeat(statics.pick_cap[:, None], H, axis=1),
+        clean_cap=clean,
+        ship_cap=ship,
+        pick_cap=pick,
     )
 
 
@@ -181,10 +193,17 @@ def unfilled_reasons(
     return pd.Series(reasons[open_unfilled], index=res[open_unfilled], name="reason")
 
 
-def project_plan(world: World, statics: Statics, run: PlanRun, info: Information) -> Plan:
-    """Unit-level lists, reasons and KPIs of tonight's plan ``run`` (solved on the plan date)."""
+def project_plan(
+    world: World,
+    statics: Statics,
+    run: PlanRun,
+    info: Information,
+    capacities: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> Plan:
+    """Unit-level lists, reasons and KPIs of tonight's plan ``run`` (solved on the plan date);
+    ``capacities`` (sites, horizon) replace the planned ones (a what-if's)."""
     state = initial_state(world, statics, None)
-    sched = expected_schedule(statics, state, info)
+    sched = expected_schedule(statics, state, info, capacities)
     state.when[state.pmf_row >= 0] = sched.arrival[state.pmf_row >= 0]
     solved = run.result.has_solution or run.problem.n_vars == 0
     # Without a solution tonight the published plan falls back to first come first served.

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from allocation.analysis.explain import explain_plan
+from allocation.analysis.whatif import BASE_ARTIFACT, COMPARISON_ARTIFACT, WhatIf, compare, solve_input, whatif_input
 from allocation.data.io import load_world
 from allocation.domain import ClosetflowError, World
 from allocation.jobs.forecasts import demand_rows, fit_forecasts, late_return_rows
@@ -167,7 +169,14 @@ def solve_tonight(ctx: StepContext) -> dict[str, Any]:
     """Build and solve tonight's allocation model; store the solution vector and the solver's figures."""
     ctx.progress("solving tonight's allocation", 0.0)
     world, statics = ctx.world(), ctx.statics()
-    run = solve_plan(statics, initial_state(world, statics, None), 0, ctx.information(), ctx.options.solve_options())
+    if ctx.options.whatif:  # a what-if job: tonight's model with its changes (allocation.whatif)
+        inp, _ = whatif_input(
+            world, statics, initial_state(world, statics, None), ctx.information(), WhatIf.from_json(ctx.options.whatif)
+        )
+        run = solve_input(inp, ctx.options.solve_options())
+    else:
+        state = initial_state(world, statics, None)
+        run = solve_plan(statics, state, 0, ctx.information(), ctx.options.solve_options())
     ctx.memo["run"] = run
     r = run.result
     stats = {**_result_stats(r), "time_limit_s": ctx.options.time_limit_s, **_rounding_stats(run, ctx)}
@@ -176,6 +185,8 @@ def solve_tonight(ctx: StepContext) -> dict[str, Any]:
         if r.x is None
         else {"x": r.x, "row_activity": r.row_activity if r.row_activity is not None else run.problem.A @ r.x}
     )
+    if r.x is not None and r.duals is not None:
+        arrays["duals"] = r.duals  # the explanations' shadow prices, when the project step runs elsewhere
     ctx.store.put(ctx.job_id, "solution.npz", npz_bytes(**arrays))
     ctx.put_json("solve.json", stats)
     return stats
@@ -215,7 +226,11 @@ def _plan_run(ctx: StepContext) -> PlanRun:
     world, statics = ctx.world(), ctx.statics()
     stats = ctx.get_json("solve.json")
     arrays = read_npz(ctx.store.get(ctx.job_id, "solution.npz"))
-    inp = planning_input(statics, initial_state(world, statics, None), 0, ctx.information())
+    state = initial_state(world, statics, None)
+    if ctx.options.whatif:
+        inp, _ = whatif_input(world, statics, state, ctx.information(), WhatIf.from_json(ctx.options.whatif))
+    else:
+        inp = planning_input(statics, state, 0, ctx.information())
     problem, layout = build_problem(inp)
     x = arrays.get("x")
     activity = arrays.get("row_activity")
@@ -230,7 +245,7 @@ def _plan_run(ctx: StepContext) -> PlanRun:
         stats["constraints"],
         x,
         activity,
-        None,
+        arrays.get("duals"),
         stats.get("message", ""),
     )
     x_used = x if x is not None else np.zeros(problem.n_vars)
@@ -242,11 +257,14 @@ def _plan_run(ctx: StepContext) -> PlanRun:
 
 def project_step(ctx: StepContext) -> dict[str, Any]:
     """Turn the solution into unit-level lists (ships, cleaning order, transfers, held back, unfilled
-    with reasons) and KPIs, and store them as the job's one plan."""
+    with reasons), explanations and KPIs, and store them as the job's one plan. A what-if job's plan
+    runs under its own capacities and carries its comparison with the base plan."""
     ctx.progress("projecting the plan", 0.0)
     world, statics = ctx.world(), ctx.statics()
     run = _plan_run(ctx)
-    plan: Plan = project_plan(world, statics, run, ctx.information())
+    info = ctx.information()
+    caps = (run.inp.clean_cap, run.inp.ship_cap, run.inp.pick_cap) if ctx.options.whatif else None
+    plan: Plan = project_plan(world, statics, run, info, caps)
     ctx.memo["plan"] = plan
     slack = run.decisions.slack
     kpis = {
@@ -261,11 +279,31 @@ def project_step(ctx: StepContext) -> dict[str, Any]:
         "held_back": plan.held_back,
         "unfilled": plan.unfilled,
     }
+    if ctx.options.whatif:
+        kpis["whatif"] = _whatif_comparison(ctx, world, statics, plan)
+        ctx.put_json(COMPARISON_ARTIFACT, kpis["whatif"])
     plan_id = ctx.store.save_plan(ctx.job_id, ctx.options.dataset_id, frames, kpis)
+    explanations = explain_plan(statics, run, plan, info)
+    ctx.memo["explanations"] = explanations
+    ctx.store.put(ctx.job_id, "plan/explanations.parquet", parquet_bytes(explanations))
+    # What `closetflow explain|whatif` need to find this plan's data and options again.
+    source = {"options": ctx.options.to_json(), "dataset_dir": str(ctx.store.dataset_dir(ctx.options.dataset_id))}
+    ctx.put_json("plan/source.json", source)
     _store_substitutes(ctx, world, plan)
     ctx.put_json("plan_kpis.json", kpis)
     ctx.put_json("plan.json", {"plan_id": plan_id})
     return {"plan_id": plan_id}
+
+
+def _whatif_comparison(ctx: StepContext, world: World, statics: Statics, plan: Plan) -> dict[str, Any]:
+    """The what-if's figures against its base plan's, the base projected again from its stored
+    solution by the same code (``allocation.whatif.compare``)."""
+    assert ctx.options.whatif is not None
+    base = ctx.get_json(BASE_ARTIFACT)
+    base_options = dataclasses.replace(ctx.options, whatif=None, base_plan=None)
+    base_ctx = StepContext(base["job_id"], base_options, ctx.store, memo={"world": world, "statics": statics})
+    base_plan = project_plan(world, statics, _plan_run(base_ctx), base_ctx.information())
+    return compare(statics, base_plan, plan, WhatIf.from_json(ctx.options.whatif), base["plan_id"])
 
 
 def _store_substitutes(ctx: StepContext, world: World, plan: Plan) -> None:
