@@ -26,6 +26,7 @@ from allocation.data.io import load_world
 from allocation.domain import HOLDOUT_TABLES, TABLES, ClosetflowError, DataValidationError, World
 from api.buy_cli import register as register_buy_command
 from api.evaluate_cli import register as register_evaluate_command
+from api.explain_cli import register as register_explain_commands
 from api.forecast_cli import register as register_forecast_commands
 from api.jobs_cli import EXIT_BAD_DATA, EXIT_BAD_USAGE, EXIT_INTERNAL
 from api.jobs_cli import register as register_job_commands
@@ -165,5 +166,6 @@ register_evaluate_command(app)
 register_forecast_commands(app)
 register_model_commands(app)
 register_buy_command(app)
+register_explain_commands(app)
 register_worker_commands(app)
 register_service_commands(app)

@@ -25,14 +25,27 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from allocation.domain import UnfilledReason
+from allocation.domain import NotFoundError, UnfilledReason
+from allocation.jobs.store import MissingArtifact, RunStore, read_parquet
 from allocation.model.snapshot import Information, PlanningInput, conditional_return_pmf
 from allocation.plan import Plan, SkuSupply, sku_supply
 from allocation.replay.policies import PlanRun
 from allocation.state import U
 from allocation.statics import Statics
 
-__all__ = ["BUSINESS_RULE", "EXPLANATION_COLUMNS", "blocked_by_rules", "explain_plan", "money", "say_date"]
+__all__ = [
+    "BUSINESS_RULE",
+    "EXPLANATIONS_ARTIFACT",
+    "EXPLANATION_COLUMNS",
+    "blocked_by_rules",
+    "explain_plan",
+    "load_explanations",
+    "money",
+    "reservation_explanation",
+    "say_date",
+]
+
+EXPLANATIONS_ARTIFACT = "plan/explanations.parquet"
 
 BUSINESS_RULE = "business_rule"  # the reason code of a reservation every shipment of which a rule blocked
 # Families with one row per SKU (stock balances) or per reservation: never a shared capacity.
@@ -444,4 +457,43 @@ def _binding_dict(statics: Statics, rows: _Rows, i: int, when: Callable[[int], d
         "capacity": float(rows.capacity[i]),
         "used": round(float(rows.used[i]), 2),
         "price": None if np.isnan(price) else round(price, 2),
+    }
+
+
+def load_explanations(store: RunStore, job_id: str, plan_id: str) -> pd.DataFrame:
+    """The stored explanations of a plan (``plan/explanations.parquet`` of its job)."""
+    try:
+        return read_parquet(store.get(job_id, EXPLANATIONS_ARTIFACT))
+    except MissingArtifact:
+        raise NotFoundError(
+            f"plan {plan_id} has no explanations: its job has not projected it yet, or it was made before "
+            "explanations were stored (run it again)"
+        ) from None
+
+
+def reservation_explanation(frame: pd.DataFrame, plan_id: str, reservation_id: str) -> dict[str, Any]:
+    """One reservation's explanation as plain values (dates ISO, binding rows a list)."""
+    hit = frame[frame["reservation_id"].astype(str) == reservation_id]
+    if hit.empty:
+        raise NotFoundError(f"no reservation {reservation_id!r} in plan {plan_id}: it was not open on the plan date")
+    row = hit.iloc[0]
+
+    def day(value: Any) -> str | None:
+        return None if pd.isna(value) else pd.Timestamp(value).date().isoformat()
+
+    p = float(row["p_back_in_time"])
+    return {
+        "plan_id": plan_id,
+        "reservation_id": str(row["reservation_id"]),
+        "sku_id": str(row["sku_id"]),
+        "filled": bool(row["filled"]),
+        "site_id": None if pd.isna(row["site_id"]) else str(row["site_id"]),
+        "ship_date": day(row["ship_date"]),
+        "ship_by": day(row["ship_by"]),
+        "reason": str(row["reason"]),
+        "binding": json.loads(str(row["binding"])),
+        "ready_date": day(row["ready_date"]),
+        "p_back_in_time": None if np.isnan(p) else p,
+        "rule": str(row["rule"]),
+        "text": str(row["text"]),
     }
