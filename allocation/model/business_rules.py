@@ -412,7 +412,7 @@ def describe(rules: BusinessRules | None) -> list[str]:
         n = rules.max_transfers_per_lane_day
         lines.append(f"at most {n} unit{'s' if n != 1 else ''} transferred per lane per day")
     if rules.cleaning_buffer > 0:
-        lines.append(f"{rules.cleaning_buffer:.0%} of each site's daily cleaning capacity is kept free")
+        lines.append(f"{rules.cleaning_buffer * 100:g}% of each site's daily cleaning capacity is kept free")
     return lines
 
 
