@@ -1,23 +1,36 @@
-"""``/plans/{plan_id}/*``: a plan's KPIs, lists and holdout validation, read from the plan tables."""
+"""``/plans/{plan_id}/*``: a plan's KPIs, lists and holdout validation, read from the plan tables; a
+reservation's explanation, a what-if job started from the plan, and a what-if plan's comparison."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 
-from allocation.jobs import queries
+from allocation.analysis.explain import load_explanations, reservation_explanation
+from allocation.analysis.whatif import COMPARISON_ARTIFACT, WhatIf, WhatIfError, seed_whatif_job
+from allocation.data.io import load_world
+from allocation.domain import NotFoundError
+from allocation.jobs import queries, service
+from allocation.jobs.options import JobOptions
+from allocation.jobs.store import MissingArtifact, read_json
+from api.http import jobs_dispatch
 from api.http.deps import PlanKpiKey, PlannerKey, RuntimeDep
 from api.http.errors import error_responses
 from api.http.schemas.common import Id
+from api.http.schemas.jobs import JobPublic
 from api.http.schemas.plans import (
     CleaningPage,
     PlanKpis,
     PlanValidation,
+    ReservationExplanation,
     ShipmentPage,
     TransferPage,
     UnfilledPage,
+    WhatIfComparison,
+    WhatIfCreate,
 )
 
 __all__ = ["router"]
@@ -104,3 +117,60 @@ def plan_unfilled(
 def plan_validation(runtime: RuntimeDep, _key: PlannerKey, plan_id: Id) -> PlanValidation:
     """404 when the plan's dataset had no holdout, or the job has not published the plan yet."""
     return PlanValidation.model_validate(queries.plan_validation(runtime.sessions, plan_id))
+
+
+@router.get(
+    "/reservations/{reservation_id}/explanation",
+    response_model=ReservationExplanation,
+    responses=READ_ERRORS,
+    summary="Why a reservation is filled the way it is, or not at all",
+)
+def plan_reservation_explanation(
+    runtime: RuntimeDep, _key: PlannerKey, plan_id: Id, reservation_id: Id
+) -> ReservationExplanation:
+    """The reason, the binding capacities with their prices, and the same in a planner's words;
+    404 for a plan or a reservation it does not hold (one not open on the plan date)."""
+    job_id = str(queries.plan_summary(runtime.sessions, plan_id)["job_id"])
+    frame = load_explanations(runtime.store, job_id, plan_id)
+    return ReservationExplanation.model_validate(reservation_explanation(frame, plan_id, reservation_id))
+
+
+@router.post(
+    "/whatif",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    responses=error_responses(401, 403, 404, 422, 503),
+    summary="Re-solve a plan with changes (a job)",
+)
+def plan_whatif(runtime: RuntimeDep, key: PlannerKey, plan_id: Id, body: WhatIfCreate) -> JobPublic:
+    """Queue a what-if job: tonight's model of the plan's dataset and options, with the changes,
+    from the plan's stored forecasts. When it succeeds its plan's ``GET /plans/{id}/comparison``
+    compares it with this plan. 422 for a change that names no site or category of the data."""
+    change = WhatIf.from_json(body.model_dump())
+    base_job = str(queries.plan_summary(runtime.sessions, plan_id)["job_id"])
+    if not runtime.store.has(base_job, "plan.json"):
+        raise WhatIfError(f"plan {plan_id} is not finished yet: a what-if starts from a projected plan")
+    base = JobOptions.from_json(service.get_job(runtime.sessions, base_job).options)
+    change.check(load_world(runtime.store.dataset_dir(base.dataset_id)))
+    options = dataclasses.replace(base, whatif=change.to_json(), base_plan=plan_id, validate=False)
+    job, _ = service.create_job(runtime.sessions, options=options, actor=key.id, kind="whatif")
+    seed_whatif_job(runtime.store, base_job, plan_id, job.id)
+    jobs_dispatch.submit(runtime, job)
+    return JobPublic.of(job)
+
+
+@router.get(
+    "/comparison",
+    response_model=WhatIfComparison,
+    responses=READ_ERRORS,
+    summary="A what-if plan against its base plan",
+)
+def plan_comparison(runtime: RuntimeDep, _key: PlanKpiKey, plan_id: Id) -> WhatIfComparison:
+    """Fill rate, value, cost and LP objective before and after, and the reservations gained and
+    lost; 404 for a plan that is not a what-if's."""
+    job_id = str(queries.plan_summary(runtime.sessions, plan_id)["job_id"])
+    try:
+        comparison = read_json(runtime.store.get(job_id, COMPARISON_ARTIFACT))
+    except MissingArtifact:
+        raise NotFoundError(f"plan {plan_id} is not a what-if plan: it has no comparison") from None
+    return WhatIfComparison.model_validate({"plan_id": plan_id, **comparison})

@@ -9,12 +9,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "BindingConstraint",
     "CleaningPage",
     "PlanKpis",
     "PlanValidation",
+    "ReservationExplanation",
     "ShipmentPage",
     "TransferPage",
     "UnfilledPage",
+    "WhatIfComparison",
+    "WhatIfCreate",
 ]
 
 
@@ -137,3 +141,98 @@ class PlanValidation(BaseModel):
     hindsight_vs_lp_bound: float | None = Field(
         None, description="hindsight's realized value / the LP bound: how far the strongest policy is from the best"
     )
+
+
+class BindingConstraint(BaseModel):
+    """A capacity row of tonight's model with under half a unit of room left."""
+
+    constraint: str = Field(description="the row family: shipping_capacity_per_site_day, ...")
+    site_id: str | None
+    to_site: str | None = Field(None, description="a lane's destination (transfer rows)")
+    date: dt.date | None
+    capacity: float
+    used: float
+    price: float | None = Field(description="dollars one more unit of this capacity is worth tonight; null: no duals")
+
+
+class ReservationExplanation(BaseModel):
+    """Why an open reservation is filled from its site and day, or not filled."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "plan_id": "47d08820beb846ef9c62bee02b20c6e6",
+                    "reservation_id": "V0000064",
+                    "sku_id": "SKU0012",
+                    "filled": False,
+                    "site_id": None,
+                    "ship_date": None,
+                    "ship_by": "2026-10-05",
+                    "reason": "shipping_capacity",
+                    "binding": [],
+                    "ready_date": "2026-10-01",
+                    "p_back_in_time": None,
+                    "rule": "",
+                    "text": "Unfilled: every site that could ship V0000064 by Mon 5 Oct was at shipping capacity",
+                }
+            ]
+        }
+    )
+    plan_id: str
+    reservation_id: str
+    sku_id: str
+    filled: bool
+    site_id: str | None = Field(description="the site it ships from; null when unfilled")
+    ship_date: dt.date | None
+    ship_by: dt.date | None = Field(description="the last day any site could ship it")
+    reason: str = Field(
+        description="unfilled: no_supply_in_time, late_return_risk, shipping_capacity, cleaning_capacity, "
+        "outranked_by_higher_value, too_late_to_ship, business_rule; filled: cheapest_site, "
+        "cheaper_site_at_capacity, cheaper_site_short"
+    )
+    binding: list[BindingConstraint]
+    ready_date: dt.date | None = Field(description="when the unit of its SKU it needs could first be ready")
+    p_back_in_time: float | None = Field(description="chance the unit it needs, out today, is back and clean in time")
+    rule: str = Field(description="business rules that blocked some of its shipments")
+    text: str = Field(description="the explanation in a planner's words")
+
+
+class WhatIfCreate(BaseModel):
+    """Changes to re-solve tonight's plan with (at least one)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"cleaning_capacity": ["SITE1:+10%"], "site_down": ["SITE0@2026-10-05"]}]},
+    )
+    cleaning_capacity: list[str] = Field(
+        default_factory=list, max_length=50, description="SITE:+10% (a share) or SITE:+50 (units a day)"
+    )
+    shipping_capacity: list[str] = Field(default_factory=list, max_length=50, description="as cleaning_capacity")
+    site_down: list[str] = Field(
+        default_factory=list, max_length=50, description="SITE@YYYY-MM-DD or SITE@YYYY-MM-DD..YYYY-MM-DD"
+    )
+    demand_surge: list[str] = Field(default_factory=list, max_length=50, description="CATEGORY:+30%")
+
+
+class WhatIfFigures(BaseModel):
+    reservations: int | None = None
+    filled: float | None
+    fill_rate: float | None
+    value: float | None = Field(description="dollars: value filled - shipping - transfer costs")
+    cost: float | None = Field(description="dollars: shipping + transfer costs")
+    objective: float | None = Field(description="tonight's LP objective")
+
+
+class WhatIfComparison(BaseModel):
+    """A what-if plan against its base plan."""
+
+    plan_id: str
+    base_plan: str
+    whatif: dict[str, list[str]]
+    changes: list[str]
+    before: WhatIfFigures
+    after: WhatIfFigures
+    delta: WhatIfFigures
+    gained: list[str] = Field(description="reservations the what-if fills and the plan does not")
+    lost: list[str] = Field(description="reservations the plan fills and the what-if does not")
