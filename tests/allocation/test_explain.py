@@ -57,7 +57,7 @@ def _early_reservation(world: World) -> pd.Series:
     """A known reservation whose event is about ten days out (room for a return before it)."""
     res = world.reservations
     days = (pd.to_datetime(res["event_date"]) - pd.Timestamp(world.plan_date)).dt.days
-    return res.loc[(days - 10).abs().idxmin()]
+    return res.iloc[int(np.argmin((days - 10).abs().to_numpy()))]
 
 
 def _with_new_sku(world: World, reservation_id: str, sku_id: str, event: pd.Timestamp | None = None) -> World:
@@ -90,7 +90,7 @@ def test_a_reservation_waiting_on_a_likely_late_return_is_unfilled_for_late_retu
     r = _early_reservation(tiny)
     statics = Statics.from_world(tiny)
     site = 0
-    zone = int(statics.zone_ids.get_loc(r["zone"]))
+    zone = int(np.flatnonzero(statics.zone_ids.astype(str) == r["zone"])[0])
     clean = int(statics.clean_days[site])
     due = 3
     # Shipped from SITE0 it must leave on the day the unit is back and clean if it returns on time.
