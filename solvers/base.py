@@ -80,6 +80,8 @@ class LinearProblem:
         integrality: Boolean mask of integer variables, shape (n,); None for a pure LP.
         maximize: True to maximise ``c @ x``, False to minimise.
         objective_offset: Constant added to the objective.
+        col_block: Optional block of each column, shape (n,): a hint that rows touching one
+            block only are the block's own, and the few others link blocks (``solvers.decompose``).
     """
 
     c: np.ndarray
@@ -91,6 +93,7 @@ class LinearProblem:
     integrality: np.ndarray | None = None
     maximize: bool = False
     objective_offset: float = 0.0
+    col_block: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # Coerce once here so that every backend can rely on float64 vectors and a CSR matrix;
@@ -254,6 +257,7 @@ BACKENDS: dict[str, str] = {
     "scip": "solvers.ortools_backend:solve_scip",
     "cp-sat": "solvers.ortools_backend:solve_cp_sat",
     "cbc": "solvers.pulp_cbc:solve_cbc",
+    "dw": "solvers.decompose:solve_dw",
 }
 
 

@@ -1,0 +1,132 @@
+"""An LP kept loaded in HiGHS, re-solved after its costs change from the last optimal basis.
+
+Price-directed decomposition (``solvers.decompose``) solves the same subproblem tens of times with
+new prices: only the objective moves, so the previous optimal basis stays primal feasible and a
+few primal-simplex pivots finish the job, where ``linprog`` would start from nothing every time.
+SciPy ships the HiGHS class behind its ``linprog`` (``scipy.optimize._highspy._core._Highs``), which
+loads beside OR-Tools in one process (the ``highspy`` wheel does not: ``docs/architecture.md``); it
+is a private module of a pinned SciPy, so ``available()`` says whether it is there and
+``solvers.decompose`` falls back to cold ``linprog`` solves without it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["WarmLP", "WarmSolution", "available"]
+
+try:  # SciPy's own HiGHS binding (private, but shipped with every SciPy >= 1.15)
+    from scipy.optimize._highspy import _core as _h
+except ImportError:  # pragma: no cover - depends on the SciPy build
+    _h = None
+
+
+def available() -> bool:
+    """True when SciPy's HiGHS class can be used for warm re-solves."""
+    return _h is not None
+
+
+@dataclass
+class WarmSolution:
+    """One re-solve: status word, point, objective in the problem's own sense, row duals.
+
+    ``row_dual`` follows ``solvers.base``: the derivative of the optimal objective, in the problem's
+    own sense, with respect to the active bound of each row.
+    """
+
+    status: str  # "optimal", "infeasible", "unbounded", "time_limit" or "error"
+    x: np.ndarray | None
+    objective: float
+    row_dual: np.ndarray | None
+    iterations: int
+
+
+def _finite(v: np.ndarray) -> np.ndarray:
+    assert _h is not None
+    out = np.asarray(v, dtype=np.float64).copy()
+    out[out == np.inf] = _h.kHighsInf
+    out[out == -np.inf] = -_h.kHighsInf
+    return out
+
+
+class WarmLP:
+    """One LP loaded once; ``solve(costs)`` changes the objective and re-runs from the last basis.
+
+    The model is always passed to HiGHS as a minimisation (``-c`` for a maximisation), so that the
+    sign of HiGHS' row duals is known; ``solve`` turns them back into this package's convention.
+    """
+
+    def __init__(
+        self,
+        A: sp.spmatrix,
+        row_lower: np.ndarray,
+        row_upper: np.ndarray,
+        col_lower: np.ndarray,
+        col_upper: np.ndarray,
+        *,
+        maximize: bool,
+        threads: int = 1,
+    ) -> None:
+        if _h is None:  # pragma: no cover - checked by callers through available()
+            raise RuntimeError("SciPy's HiGHS binding is not available")
+        csc = sp.csc_matrix(A, dtype=np.float64)
+        csc.sort_indices()
+        m, n = csc.shape
+        self.n, self.m = int(n), int(m)
+        self.sign = -1.0 if maximize else 1.0
+        lp = _h.HighsLp()
+        lp.num_col_ = self.n
+        lp.num_row_ = self.m
+        lp.a_matrix_.num_col_ = self.n
+        lp.a_matrix_.num_row_ = self.m
+        lp.a_matrix_.format_ = _h.MatrixFormat.kColwise
+        lp.col_cost_ = np.zeros(self.n)
+        lp.col_lower_ = _finite(col_lower)
+        lp.col_upper_ = _finite(col_upper)
+        lp.row_lower_ = _finite(row_lower)
+        lp.row_upper_ = _finite(row_upper)
+        lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+        lp.a_matrix_.value_ = csc.data
+        self._highs: Any = _h._Highs()
+        opts = _h.HighsOptions()
+        opts.output_flag = False
+        opts.log_to_console = False
+        # Presolve would throw the basis away on every re-solve; the subproblems are small and
+        # already tight (built from arrays), so plain simplex from the kept basis is faster.
+        opts.presolve = "off"
+        opts.threads = int(threads)
+        self._highs.passOptions(opts)
+        self._highs.passModel(lp)
+        self._idx = np.arange(self.n, dtype=np.int32)
+        self.solves = 0
+
+    def solve(self, costs: np.ndarray, time_limit_s: float = math.inf) -> WarmSolution:
+        """Minimise or maximise ``costs @ x`` over the loaded rows and bounds, from the last basis."""
+        assert _h is not None
+        h = self._highs
+        h.changeColsCost(self.n, self._idx, self.sign * np.asarray(costs, dtype=np.float64))
+        h.setOptionValue("time_limit", float(time_limit_s) if math.isfinite(time_limit_s) else _h.kHighsInf)
+        h.run()
+        self.solves += 1
+        status = h.getModelStatus()
+        info = h.getInfo()
+        iterations = int(info.simplex_iteration_count)
+        if status == _h.HighsModelStatus.kOptimal or status == _h.HighsModelStatus.kModelEmpty:
+            sol = h.getSolution()
+            x = np.asarray(sol.col_value, dtype=np.float64)
+            dual = self.sign * np.asarray(sol.row_dual, dtype=np.float64) if self.m else np.zeros(0)
+            obj = float(np.dot(costs, x))
+            return WarmSolution("optimal", x, obj, dual, iterations)
+        word = {
+            _h.HighsModelStatus.kInfeasible: "infeasible",
+            _h.HighsModelStatus.kUnbounded: "unbounded",
+            _h.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
+            _h.HighsModelStatus.kTimeLimit: "time_limit",
+        }.get(status, "error")
+        return WarmSolution(word, None, math.nan, None, iterations)
