@@ -258,6 +258,7 @@ BACKENDS: dict[str, str] = {
     "cp-sat": "solvers.ortools_backend:solve_cp_sat",
     "cbc": "solvers.pulp_cbc:solve_cbc",
     "dw": "solvers.decompose:solve_dw",
+    "auto": "solvers.decompose:solve_auto",
 }
 
 

@@ -49,13 +49,26 @@ __all__ = [
     "block_structure",
     "load_group",
     "save_group",
+    "solve_auto",
     "solve_block_angular",
     "solve_dw",
     "solve_group",
     "split_by_block",
+    "uses_decomposition",
 ]
 
 _EPS = 1e-9
+
+# Up to this many columns one HiGHS simplex on the whole LP is the fastest exact path (measured on
+# the project's allocation model: 0.9M columns in ~40 s monolithic, against ~10 s per pricing
+# round for the decomposition); beyond it the monolithic simplex stops finishing (5.6M columns: no
+# solution in 600 s) while the decomposition's rounds grow linearly. See benchmarks/solve_scaling.py.
+AUTO_MONOLITHIC_MAX_VARS = 2_000_000
+
+
+def uses_decomposition(n_vars: int, backend: str) -> bool:
+    """Whether ``backend`` solves a problem of ``n_vars`` columns by decomposition."""
+    return backend == "dw" or (backend == "auto" and n_vars > AUTO_MONOLITHIC_MAX_VARS)
 
 
 @dataclass(frozen=True)
@@ -343,7 +356,7 @@ class _Master:
         self.chunks: dict[int, tuple[_Chunk, np.ndarray]] = {}  # id -> chunk, its block positions
         self.idle = np.zeros(0, dtype=np.int64)
         self._next = 0
-        self.mu = np.full(n_blocks, -np.inf)  # convexity duals: a new column must beat these
+        self.mu = np.full(n_blocks, np.nan)  # convexity duals: a new column must beat these
 
     def n_cols(self) -> int:
         return int(self.idle.size)
@@ -351,7 +364,9 @@ class _Master:
     def add(self, g: GroupData, sol: GroupSolution, prices: np.ndarray, sense: float) -> int:
         """Add the group's blocks whose proposal prices out better than the master has (all in round 1)."""
         reduced = sol.block_value - sol.block_usage.T @ prices
-        keep = np.flatnonzero(sense * (reduced - self.mu[g.blocks]) > 1e-7 * np.maximum(1.0, np.abs(reduced)))
+        mu = self.mu[g.blocks]
+        better = sense * (reduced - mu) > 1e-7 * np.maximum(1.0, np.abs(reduced))
+        keep = np.flatnonzero(np.isnan(mu) | better)
         if len(keep) == 0:
             return 0
         cid = self._next
@@ -413,10 +428,15 @@ class _Master:
         """Drop proposals the master has not used for ``keep_rounds`` rounds (memory stays bounded)."""
         self.idle = np.where(lam > _EPS, 0, self.idle + 1)
         drop = self.idle > keep_rounds
+        # Every block keeps its newest proposal, so its convexity row always has a column.
+        block = np.concatenate(self.block)
+        newest = np.zeros(len(block), dtype=bool)
+        newest[len(block) - 1 - np.unique(block[::-1], return_index=True)[1]] = True
+        drop &= ~newest
         if not drop.any():
             return
         keep = ~drop
-        block = np.concatenate(self.block)[keep]
+        block = block[keep]
         value = np.concatenate(self.value)[keep]
         usage = sp.hstack(self.usage, format="csc")[:, np.flatnonzero(keep)]
         chunk = np.concatenate(self.chunk)[keep]
@@ -614,3 +634,19 @@ def solve_dw(problem: LinearProblem, options: SolveOptions) -> SolveResult:
     """The ``dw`` backend: ``solve_block_angular`` with default settings (needs ``col_block``)."""
     result, _ = solve_block_angular(problem, options)
     return result
+
+
+def solve_auto(problem: LinearProblem, options: SolveOptions) -> SolveResult:
+    """The ``auto`` backend: HiGHS on the whole LP up to ``AUTO_MONOLITHIC_MAX_VARS`` columns (or
+    without a block structure), the decomposition beyond."""
+    if problem.col_block is not None and uses_decomposition(problem.n_vars, "auto"):
+        return solve_dw(problem, options)
+    whole = SolveOptions(
+        backend="highs",
+        time_limit_s=options.time_limit_s,
+        mip_gap=options.mip_gap,
+        relax_integrality=options.relax_integrality,
+        threads=options.threads,
+        verbose=options.verbose,
+    )
+    return solve(problem, whole)

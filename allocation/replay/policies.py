@@ -13,18 +13,16 @@ lives in ``rules_policy``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-from allocation.model.layout import Layout
-from allocation.model.network import Decisions, build_problem, decode
 from allocation.model.rounding import round_today
-from allocation.model.snapshot import Information, PlanningInput, planning_input
+from allocation.model.snapshot import Information, planning_input
+from allocation.model.solve import CapacityPrices, PlanRun, solve_input
 from allocation.replay.engine import DayDecision, group_rank
 from allocation.state import ExecState, U
 from allocation.statics import Statics
-from solvers.base import LinearProblem, SolveOptions, SolveResult, SolveStatus, solve
+from solvers.base import SolveOptions, SolveResult
 
 __all__ = ["GreedyPolicy", "PlanRun", "PlanningPolicy", "solve_plan"]
 
@@ -49,48 +47,17 @@ class GreedyPolicy:
         return DayDecision(ship_passes=[(due, self.site[due])])
 
 
-@dataclass
-class PlanRun:
-    """One solved planning run."""
-
-    inp: PlanningInput
-    layout: Layout
-    problem: LinearProblem
-    result: SolveResult
-    decisions: Decisions
-
-
-def solve_plan(statics: Statics, state: ExecState, day: int, info: Information, options: SolveOptions) -> PlanRun:
-    """Build and solve the allocation model on the morning of ``day``."""
-    inp = planning_input(statics, state, day, info)
-    problem, layout = build_problem(inp)
-    if problem.n_vars == 0:
-        # Nothing left to decide (no open reservation, no forecast demand): an empty plan is optimal.
-        result = SolveResult(
-            options.backend,
-            SolveStatus.OPTIMAL,
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            0,
-            problem.n_rows,
-            np.zeros(0),
-            np.zeros(problem.n_rows),
-            None,
-            "empty problem",
-        )
-    else:
-        result = solve(problem, options)
-    if result.x is None:
-        # No usable solution (time limit before any, solver error): ship nothing planned today;
-        # the replay then only executes what recourse can. The status is reported upward.
-        x = np.zeros(problem.n_vars)
-        activity = problem.A @ x
-    else:
-        x = result.x
-        activity = result.row_activity if result.row_activity is not None else problem.A @ x
-    return PlanRun(inp, layout, problem, result, decode(inp, layout, x, activity))
+def solve_plan(
+    statics: Statics,
+    state: ExecState,
+    day: int,
+    info: Information,
+    options: SolveOptions,
+    warm: CapacityPrices | None = None,
+) -> PlanRun:
+    """Build and solve the allocation model on the morning of ``day`` (``warm``: prices of an
+    earlier solve for the decomposition to start from)."""
+    return solve_input(planning_input(statics, state, day, info), options, warm=warm)
 
 
 class PlanningPolicy:
@@ -121,7 +88,10 @@ class PlanningPolicy:
         due = self.current is None or day - self.current.inp.day0 >= self.replan_every
         if due and day != self._last_try:
             self._last_try = day
-            run = solve_plan(self.statics, state, day, self.information(day), self.options)
+            # Each re-plan starts from the prices of the last one (the decomposition uses them;
+            # the monolithic path ignores them): day to day the capacities' value barely moves.
+            warm = self.current.prices if self.current is not None else None
+            run = solve_plan(self.statics, state, day, self.information(day), self.options, warm)
             self.runs.append(run.result)
             if self.on_solve is not None:
                 self.on_solve(run)

@@ -77,7 +77,7 @@ def test_unknown_backend_is_rejected_before_the_problem_is_looked_at() -> None:
 
 
 def test_available_backends_lists_every_registered_backend() -> None:
-    assert available_backends() == sorted(["highs", "glop", "pdlp", "scip", "cp-sat", "cbc"])
+    assert available_backends() == sorted(["highs", "glop", "pdlp", "scip", "cp-sat", "cbc", "dw", "auto"])
 
 
 @pytest.mark.parametrize(
