@@ -43,6 +43,7 @@ __all__ = [
     "DWSettings",
     "DWTrace",
     "GroupData",
+    "GroupFailed",
     "GroupRunner",
     "GroupSolution",
     "LocalRunner",
@@ -255,7 +256,7 @@ def solve_group(
     if lp is not None:
         sol = lp.solve(costs, max(time_limit_s, 0.01))
         if sol.status != "optimal" or sol.x is None or sol.row_dual is None:
-            raise _GroupFailed(g.index, sol.status)
+            raise GroupFailed(g.index, sol.status)
         x, dual = sol.x, sol.row_dual
     else:  # cold solve through the registered HiGHS backend
         problem = LinearProblem(
@@ -263,7 +264,7 @@ def solve_group(
         )
         res = solve(problem, SolveOptions(backend="highs", time_limit_s=max(time_limit_s, 0.01)))
         if res.status is not SolveStatus.OPTIMAL or res.x is None:
-            raise _GroupFailed(g.index, str(res.status))
+            raise GroupFailed(g.index, str(res.status))
         x = res.x
         dual = res.duals if res.duals is not None else np.zeros(len(g.rows))
     x = np.clip(x, g.col_lower, g.col_upper)
@@ -326,7 +327,10 @@ def load_group(path: str) -> GroupData:
         )
 
 
-class _GroupFailed(Exception):
+class GroupFailed(Exception):
+    """A group LP ended without an optimum (``status``: infeasible, time_limit, error...); a runner
+    raises it for the loop to stop with that status, whether the group was solved here or elsewhere."""
+
     def __init__(self, group: int, status: str) -> None:
         super().__init__(f"group {group}: {status}")
         self.group = group
@@ -567,7 +571,7 @@ def solve_block_angular(
             pi = a * center + (1.0 - a) * master_pi
         else:
             trace.stopped_by = "max_rounds"
-    except _GroupFailed as exc:
+    except GroupFailed as exc:
         if exc.status == "time_limit":
             trace.stopped_by = "time_limit"
         else:
