@@ -59,6 +59,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/plans/{plan_id}/transfers", frozenset({P})),
     Route("GET", "/plans/{plan_id}/unfilled", frozenset({P})),
     Route("GET", "/plans/{plan_id}/validation", frozenset({P})),
+    Route("GET", "/plans/{plan_id}/reservations/{reservation_id}/explanation", frozenset({P})),
+    Route("POST", "/plans/{plan_id}/whatif", frozenset({P}), json={"demand_surge": ["dress:+10%"]}),
+    Route("GET", "/plans/{plan_id}/comparison", frozenset({P, B})),
     Route("GET", "/forecasts/demand", frozenset({B}), query={"sku_id": "K000000", "site_id": "SITE0"}),
     Route("GET", "/forecasts/late-returns", frozenset({B})),
     Route("POST", "/keys", frozenset({OP}), json={"role": "buyer", "name": "matrix"}),
@@ -106,7 +109,9 @@ def world(module_pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 def _send(client: TestClient, route: Route, headers: dict[str, str], upload: bytes) -> Any:
-    path = route.path.format(dataset_id=NO_SUCH, job_id=NO_SUCH, plan_id=NO_SUCH, key_id=NO_SUCH, version="v1")
+    path = route.path.format(
+        dataset_id=NO_SUCH, job_id=NO_SUCH, plan_id=NO_SUCH, key_id=NO_SUCH, version="v1", reservation_id="V1"
+    )
     files = {"file": ("bad.zip", upload, "application/zip")} if route.upload else None
     return client.request(route.method, path, headers=headers, json=route.json, files=files, params=route.query)
 
