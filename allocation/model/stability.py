@@ -46,7 +46,7 @@ def communicated_from_ships(statics: Statics, ships: pd.DataFrame, source: str) 
     res_pos = pd.Index(statics.reservations["reservation_id"].astype(str)).get_indexer(
         ships["reservation_id"].astype(str)
     )
-    site_pos = pd.Index(statics.site_ids.astype(str)).get_indexer(ships["site_id"].astype(str))
+    site_pos = pd.Index(statics.site_ids.astype(str)).get_indexer(pd.Index(ships["site_id"].astype(str)))
     unknown = np.flatnonzero(site_pos < 0)
     if len(unknown):
         row = int(unknown[0])
