@@ -33,8 +33,10 @@ from allocation.model.business_rules import BusinessRules
 from allocation.model.network import build_problem, decode
 from allocation.model.rounding import round_today
 from allocation.model.snapshot import Information, RiskPolicy, planning_input
+from allocation.model.solve import RunnerFactory
+from allocation.model.solve import solve_input as solve_planning_input
 from allocation.plan import Plan, project_plan
-from allocation.replay.policies import PlanRun, solve_plan
+from allocation.replay.policies import PlanRun
 from allocation.replay.validation import ValidationResult, fill_by_event_day, validate_policies
 from allocation.state import initial_state
 from allocation.statics import Statics
@@ -54,6 +56,8 @@ class StepContext:
     store: RunStore
     progress: Progress = lambda _msg, _frac: None
     memo: dict[str, Any] = field(default_factory=dict)
+    # Who solves a decomposed model's group LPs (None: in this process); the workers set the chord.
+    runner_factory: RunnerFactory | None = None
 
     def put_json(self, name: str, obj: Any) -> None:
         self.store.put(self.job_id, name, json.dumps(obj, default=_json_default).encode())
@@ -175,8 +179,8 @@ def solve_tonight(ctx: StepContext) -> dict[str, Any]:
         )
         run = solve_input(inp, ctx.options.solve_options())
     else:
-        state = initial_state(world, statics, None)
-        run = solve_plan(statics, state, 0, ctx.information(), ctx.options.solve_options())
+        inp = planning_input(statics, initial_state(world, statics, None), 0, ctx.information())
+        run = solve_planning_input(inp, ctx.options.solve_options(), runner_factory=ctx.runner_factory)
     ctx.memo["run"] = run
     r = run.result
     stats = {**_result_stats(r), "time_limit_s": ctx.options.time_limit_s, **_rounding_stats(run, ctx)}
