@@ -43,9 +43,8 @@ def communicated_from_ships(statics: Statics, ships: pd.DataFrame, source: str) 
     site = np.full(statics.n_res, -1, dtype=np.int64)
     if ships.empty:
         return Communicated(site)
-    res_pos = pd.Index(statics.reservations["reservation_id"].astype(str)).get_indexer(
-        ships["reservation_id"].astype(str)
-    )
+    res_ids = pd.Index(statics.reservations["reservation_id"].astype(str))
+    res_pos = res_ids.get_indexer(pd.Index(ships["reservation_id"].astype(str)))
     site_pos = pd.Index(statics.site_ids.astype(str)).get_indexer(pd.Index(ships["site_id"].astype(str)))
     unknown = np.flatnonzero(site_pos < 0)
     if len(unknown):
