@@ -32,6 +32,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "allowed",
+    "dw_scratch_dir",
     "env_var",
     "get_settings",
     "help_for",
@@ -45,12 +46,16 @@ __all__ = [
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX: Final = "CLOSETFLOW_"
 
+# Where the decomposition's group LPs are solved (``workers.dw``): in the solving process, or fanned
+# out to the Celery workers as a chord.
+DW_WORKERS: Final = ("local", "celery")
 # Options whose value must be one of a list; the validator and the help text both read this table.
 _CHOICES: Final[dict[str, Callable[[], Sequence[str]]]] = {
     "solver": lp_backends,
     "scale": lambda: tuple(SCALES),
     "format": lambda: FORMATS,
     "demand_model": demand_model_choices,
+    "dw_workers": lambda: DW_WORKERS,
 }
 # Options whose allowed values a parser decides; in words for the user (RiskPolicy.parse judges).
 _ALLOWED_TEXT: Final[dict[str, str]] = {
@@ -98,13 +103,23 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: int = Field(
         3600, ge=5, description="seconds before Redis hands an unacknowledged task (a dead worker's) to another worker"
     )
+    dw_workers: str = Field(
+        "local",
+        description="where a decomposed solve's group LPs run: local (in the solving process) or celery (a chord over"
+        " the workers; needs a broker and worker processes beyond the one running the solve step)",
+    )
+    dw_scratch_dir: Path | None = Field(
+        None,
+        description="folder for the group files of a decomposed solve on the workers (default <artifacts_dir>/dw);"
+        " workers on several machines need it on a shared filesystem",
+    )
     nightly_at: str = Field("02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM (UTC) of the nightly run")
     nightly_dataset_id: str | None = Field(None, description="dataset the nightly run plans (default: the newest)")
     max_upload_mb: int = Field(200, ge=1, description="largest dataset zip accepted by POST /datasets, MB")
     max_unpacked_mb: int = Field(2000, ge=1, description="largest unpacked dataset accepted, MB (zip bombs)")
     max_body_kb: int = Field(64, ge=1, description="largest JSON request body, KB")
 
-    @field_validator("solver", "scale", "format", "demand_model")
+    @field_validator("solver", "scale", "format", "demand_model", "dw_workers")
     @classmethod
     def _one_of_the_choices(cls, value: str, info: ValidationInfo) -> str:
         assert info.field_name is not None
@@ -241,3 +256,8 @@ def real_data_dir() -> Path:
     """
     path = resolve({}).real_data
     return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def dw_scratch_dir(settings: Settings) -> Path:
+    """The decomposition's shared scratch folder, absolute (the workers may run in another folder)."""
+    return (settings.dw_scratch_dir or settings.artifacts_dir / "dw").resolve()

@@ -74,7 +74,7 @@ def configure(app: Celery, settings: Settings) -> None:
 
 # The task modules are named as strings: the worker imports them at start, and this module imports
 # none of them, so there is no import circle (tasks import `app` from here).
-app = Celery("closetflow", include=["workers.tasks", "workers.nightly", "workers.recovery"])
+app = Celery("closetflow", include=["workers.tasks", "workers.nightly", "workers.recovery", "workers.dw"])
 configure(app, get_settings())
 
 

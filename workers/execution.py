@@ -28,6 +28,7 @@ from allocation.jobs.runner import FINAL_STATES, JobState, internal_error, run_s
 from allocation.jobs.service import get_job
 from allocation.jobs.steps import STEPS, StepContext
 from api.runtime import Runtime
+from workers.dw import runner_factory
 from workers.lease import Claim, LeasedLedger, claim, hold, new_token
 
 __all__ = ["MAX_ATTEMPTS", "Outcome", "execute_step", "failure_text", "finish_job", "record_failure"]
@@ -63,7 +64,9 @@ def execute_step(rt: Runtime, job_id: str, name: str, *, task_id: str | None) ->
         if task_id is not None and rt.store.has(job_id, _delivery_marker(task_id)):
             return Outcome.STOPPED
         job = get_job(rt.sessions, job_id)
-        ctx = StepContext(job_id, JobOptions.from_json(job.options), rt.store)
+        ctx = StepContext(
+            job_id, JobOptions.from_json(job.options), rt.store, runner_factory=runner_factory(rt.settings)
+        )
         restarted = job.state == JobState.RUNNING and job.stage == name and not rt.store.has(job_id, _OUTPUTS[name])
         if restarted and job.attempts >= MAX_ATTEMPTS:
             rt.ledger.fail(
