@@ -13,7 +13,7 @@ from api.settings import SettingsError, resolve
 from solvers.base import SolveOptions, SolveStatus, solve
 from solvers.decompose import BlockStructure, DWSettings, block_structure, solve_block_angular
 from solvers.support import max_violation
-from tests.service.test_workers_support import REDIS_GROUP, Service, service_running
+from tests.service.test_workers_support import REDIS_GROUP, Service, register_world, service_running
 from tests.solvers.test_decompose import block_angular
 from workers.dw import CeleryGroupRunner, runner_factory
 
@@ -85,6 +85,28 @@ def test_an_infeasible_group_on_a_worker_is_reported_infeasible(service: Service
     assert local.status is SolveStatus.INFEASIBLE
     assert dw.status is SolveStatus.INFEASIBLE and dw.x is None
     assert trace.stopped_by == "group 0: infeasible"
+
+
+def test_a_job_solved_by_decomposition_on_a_worker_fans_its_groups_out_as_a_chord(
+    monkeypatch: pytest.MonkeyPatch, migrated_pg_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    from allocation.jobs.options import JobOptions
+    from allocation.jobs.service import create_job
+    from workers.dispatch import enqueue_job
+
+    with service_running(monkeypatch, migrated_pg_url, redis_url, tmp_path, dw_workers="celery") as svc:
+        # The solve step waits in one pool process while the others solve its groups.
+        svc.start_worker("w1", concurrency=3)
+        dataset_id = register_world(svc.rt)
+        job, _ = create_job(svc.rt.sessions, options=JobOptions(dataset_id, solver="dw", validate=False), actor="t")
+        enqueue_job(job.id, job.options)
+        done = svc.wait_final(job.id, timeout=120)
+        assert done.state == "succeeded", done.error
+        solved = svc.rt.store.get(job.id, "solve.json")
+        assert b'"backend": "dw"' in solved and b'"status": "optimal"' in solved
+        log = svc.log("w1")
+        assert "closetflow.dw_group[" in log and "closetflow.dw_gather[" in log
+        assert list((tmp_path / "artifacts" / "dw").iterdir()) == []  # the group files are gone
 
 
 def test_the_settings_choose_the_runner(tmp_path: Path) -> None:
