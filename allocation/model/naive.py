@@ -10,7 +10,8 @@ Two uses, one model:
   for CBC under a time limit.
 
 The equations are those of docs/architecture.md ("The decision model in one screen") and
-``allocation.model.rules``, written term by term from ``PlanningInput`` without sharing code with
+``allocation.model.rules`` (business rules included: blocked candidates and lane-days at 0, the
+vip-first bonus, the transfers-per-lane-day rows), written term by term from ``PlanningInput`` without sharing code with
 the array builder, so that an error in one does not hide in the other. The terms of each row are
 gathered by one pass over the columns into a dictionary keyed by the row (as a user does once the
 first version's scan of every column per row is too slow to build at all); the model still holds
@@ -93,7 +94,13 @@ def build_naive_model(
     ready = {key: pulp.LpVariable("I_{}_{}_{}".format(*key), lowBound=0) for key in kst}
     dirty = {key: pulp.LpVariable("D_{}_{}_{}".format(*key), lowBound=0) for key in kst}
     clean = {key: pulp.LpVariable("C_{}_{}_{}".format(*key), lowBound=0) for key in kst}
-    ship = [pulp.LpVariable(f"X_{c}", lowBound=0, upBound=1, cat=x_cat) for c in range(len(inp.cand_res))]
+    # Business rules (allocation.model.business_rules): a candidate a rule blocks cannot ship.
+    blocked = [bool(inp.cand_rule is not None and inp.cand_rule[c] != "") for c in range(len(inp.cand_res))]
+    ship = [
+        pulp.LpVariable(f"X_{c}", lowBound=0, upBound=0 if blocked[c] else 1, cat=x_cat)
+        for c in range(len(inp.cand_res))
+    ]
+    bonus = [0.0 if inp.cand_bonus is None else float(inp.cand_bonus[c]) for c in range(len(ship))]
     y = inp.protect
     protect = [pulp.LpVariable(f"Y_{j}", lowBound=0, upBound=float(y.ub[j])) for j in range(len(y))]
     # Transfers only for SKUs with a reservation to serve, and only arcs landing inside the horizon.
@@ -106,10 +113,13 @@ def build_naive_model(
                 if a == b or d <= 0 or d >= 10_000:
                     continue
                 for t in range(T - d):
-                    moves[(k, a, b, t)] = pulp.LpVariable(f"TR_{k}_{a}_{b}_{t}", lowBound=0, cat=tr_cat)
+                    shut = inp.tr_blocked is not None and bool(inp.tr_blocked[a, b, t])  # a blocked lane-day
+                    moves[(k, a, b, t)] = pulp.LpVariable(
+                        f"TR_{k}_{a}_{b}_{t}", lowBound=0, upBound=0 if shut else None, cat=tr_cat
+                    )
 
     m += (
-        pulp.lpSum(float(inp.cand_obj[c]) * ship[c] for c in range(len(ship)))
+        pulp.lpSum((float(inp.cand_obj[c]) + bonus[c]) * ship[c] for c in range(len(ship)))
         + pulp.lpSum(float(y.obj[j]) * protect[j] for j in range(len(protect)))
         - pulp.lpSum(float(inp.transfer_cost[a, b]) * v for (k, a, b, t), v in moves.items())
     )
@@ -165,6 +175,12 @@ def build_naive_model(
             m += _expr(picks, (s, t, 0)) <= float(inp.pick_cap[s, t]), f"pick_cap_{s}_{t}"
     for r, vars_ in per_res.items():
         m += pulp.lpSum(vars_) <= 1, f"once_{r}"
+    if inp.max_transfers_per_lane_day is not None:  # the max-transfers business rule
+        lane_day: dict[tuple[int, int, int], list[pulp.LpVariable]] = defaultdict(list)
+        for (_k, a, b, t), var in moves.items():
+            lane_day[(a, b, t)].append(var)
+        for (a, b, t), vars_ in lane_day.items():
+            m += pulp.lpSum(vars_) <= float(inp.max_transfers_per_lane_day), f"lane_{a}_{b}_{t}"
     return NaiveModel(m, ship)
 
 
