@@ -136,11 +136,12 @@ def solve_dw_group(spec: dict[str, Any]) -> dict[str, Any]:
 
 @app.task(name="closetflow.dw_gather")
 def gather_dw_groups(chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    """The chord's callback: the chunks' answers joined in group order, and the first failure."""
-    failed = next((c["failed"] for c in chunks if c["failed"] is not None), None)
+    """The chord's callback: the chunks' answers joined in group order (sorted here, whatever order
+    the result backend kept), and the failure of the lowest group."""
+    failures = sorted((c["failed"] for c in chunks if c["failed"] is not None), key=lambda f: int(f["group"]))
     return {
-        "solutions": [s for c in chunks for s in c["solutions"]],
-        "failed": failed,
+        "solutions": sorted((s for c in chunks for s in c["solutions"]), key=lambda s: int(s["group"])),
+        "failed": failures[0] if failures else None,
         "loaded": sum(int(c["loaded"]) for c in chunks),
     }
 
@@ -206,7 +207,7 @@ class CeleryGroupRunner:
         if answer["failed"] is not None:
             raise GroupFailed(int(answer["failed"]["group"]), str(answer["failed"]["status"]))
         sols = answer["solutions"]
-        if len(sols) != len(self.groups):
+        if [int(s["group"]) for s in sols] != [g.index for g in self.groups]:
             raise GroupFailed(self.groups[0].index, f"error on a worker ({len(sols)} of {len(self.groups)} groups)")
         return [
             split_by_block(g, _decode(s["x"]), float(s["priced"]), _decode(s["dual"]))

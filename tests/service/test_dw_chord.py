@@ -15,7 +15,7 @@ from solvers.decompose import BlockStructure, DWSettings, block_structure, solve
 from solvers.support import max_violation
 from tests.service.test_workers_support import REDIS_GROUP, Service, register_world, service_running
 from tests.solvers.test_decompose import block_angular
-from workers.dw import CeleryGroupRunner, runner_factory
+from workers.dw import CeleryGroupRunner, gather_dw_groups, runner_factory
 
 pytestmark = REDIS_GROUP
 
@@ -127,3 +127,15 @@ def test_the_settings_choose_the_runner(tmp_path: Path) -> None:
 def test_a_bad_dw_workers_value_is_one_line_naming_the_choices() -> None:
     with pytest.raises(SettingsError, match=r"dw_workers got 'cluster'.*allowed: local, celery"):
         resolve({"dw_workers": "cluster"})
+
+
+def test_the_gather_callback_puts_the_groups_in_order_and_names_the_lowest_failure() -> None:
+    chunks = [
+        {"solutions": [{"group": 2}, {"group": 3}], "failed": {"group": 4, "status": "time_limit"}, "loaded": 1},
+        {"solutions": [{"group": 0}, {"group": 1}], "failed": None, "loaded": 2},
+        {"solutions": [], "failed": {"group": 5, "status": "infeasible"}, "loaded": 0},
+    ]
+    out = gather_dw_groups(chunks)
+    assert [s["group"] for s in out["solutions"]] == [0, 1, 2, 3]
+    assert out["failed"] == {"group": 4, "status": "time_limit"}
+    assert out["loaded"] == 3
