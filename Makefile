@@ -45,3 +45,11 @@ clean:
 .PHONY: bench-forecast
 bench-forecast: install
 	$(BIN)/python benchmarks/forecast_accuracy.py --json var/bench/forecast_accuracy.json
+
+# Tonight's solve per scale and method (benchmarks/solve_scaling.py); SCALES=small,medium,large,rtr to
+# extend, VS_NAIVE=1 to add the naive PuLP/CBC anchor (up to 10 minutes per scale; not for large/rtr).
+.PHONY: bench-solve-scaling
+SCALES ?= small,medium
+bench-solve-scaling: install
+	$(BIN)/python benchmarks/solve_scaling.py --scales $(SCALES) $(if $(VS_NAIVE),--vs-naive) \
+		--json var/bench/solve_scaling.json
