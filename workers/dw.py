@@ -36,6 +36,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,8 @@ class CeleryGroupRunner:
             raise GroupFailed(self.groups[0].index, "time_limit") from None
         except Exception as exc:  # whatever broke on the worker (its type comes back by name)
             raise GroupFailed(self.groups[0].index, f"error on a worker ({type(exc).__name__}: {exc})") from None
+        finally:
+            _forget(result)
         self.loads += int(answer["loaded"])
         if answer["failed"] is not None:
             raise GroupFailed(int(answer["failed"]["group"]), str(answer["failed"]["status"]))
@@ -217,6 +220,15 @@ class CeleryGroupRunner:
     def close(self) -> None:
         """Remove the group files (the workers' caches of them go with their next runs)."""
         self._remove()
+
+
+def _forget(result: Any) -> None:
+    """Drop a round's answers from the result backend once read: they hold every group's point, and
+    would otherwise stay in Redis for ``result_expires`` (a day), round after round."""
+    for r in (result, result.parent):
+        if r is not None:
+            with suppress(Exception):  # a backend away now only means the answers expire later
+                r.forget()
 
 
 def runner_factory(settings: Settings, *, groups_per_task: int = 4) -> RunnerFactory | None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from api.settings import SettingsError, resolve
 from solvers.base import SolveOptions, SolveStatus, solve
@@ -41,7 +42,7 @@ def _chord(scratch: Path, made: list[CeleryGroupRunner]) -> Callable[[BlockStruc
 
 @pytest.mark.parametrize(("seed", "maximize"), [(11, True), (12, False)])
 def test_the_chord_finds_the_same_optimum_as_in_process_and_the_whole_lp(
-    service: Service, tmp_path: Path, seed: int, maximize: bool
+    service: Service, redis_url: str, tmp_path: Path, seed: int, maximize: bool
 ) -> None:
     problem = block_angular(seed, 10, maximize)
     settings = DWSettings(tolerance=1e-7, group_nnz=20)
@@ -65,6 +66,9 @@ def test_the_chord_finds_the_same_optimum_as_in_process_and_the_whole_lp(
     assert runner.loads <= 2 * trace.groups
     if trace.rounds >= 3:
         assert runner.loads < runner.rounds * trace.groups
+    # Each round's answers were dropped from Redis once read.
+    leftovers = redis.Redis.from_url(redis_url).keys("celery-task-meta-*")
+    assert leftovers == []
     folder = runner.folder
     assert sorted(p.name for p in folder.iterdir()) == [f"group-{g:05d}.npz" for g in range(trace.groups)]
     runner.close()
