@@ -205,17 +205,23 @@ def _res_rows(run: PlanRun, rows: _Rows) -> sp.csr_matrix:
     clean = rows.label == "cleaning_capacity_per_site_day"
     ci = np.nonzero(clean)[0]
     if len(ci):
-        dirty = inp.dirty0[:, :, None] + inp.dirty_in.cumsum(axis=2)  # (K, S, T) dirty arrived by t
-        s_r, t_r = rows.site[ci], rows.day[ci]
-        p = inp.clean_days[s_r]
-        # candidate x cleaning-row: same site, cleaning done by the ship day, SKU dirty there by then
-        same = inp.cand_site[:, None] == s_r[None, :]
-        in_time = t_r[None, :] + p[None, :] <= inp.cand_tau[:, None]
-        has_dirty = dirty[inp.cand_sku[:, None], s_r[None, :], t_r[None, :]] > 0
-        hit = sp.csr_matrix((same & in_time & has_dirty).astype(float))
-        m = cand_to_res @ hit
-        ext = sp.csr_matrix((np.ones(len(ci)), (ci, np.arange(len(ci)))), shape=(len(rows.index), len(ci)))
-        direct = direct + m @ ext.T
+        # Dirty units of each SKU arrived by day t: non-decreasing in t, so the latest binding cleaning
+        # day that could still make a candidate's ship day is the one to check (one pair per candidate,
+        # memory linear in the candidates).
+        dirty = inp.dirty0[:, :, None] + inp.dirty_in.cumsum(axis=2)
+        pair_c, pair_r = [], []
+        for s in np.unique(rows.site[ci]):
+            mine = ci[rows.site[ci] == s]
+            mine = mine[np.argsort(rows.day[mine], kind="stable")]
+            cands = np.nonzero(inp.cand_site == s)[0]
+            j = np.searchsorted(rows.day[mine], inp.cand_tau[cands] - inp.clean_days[s], side="right") - 1
+            c, r = cands[j >= 0], mine[j[j >= 0]]
+            ok = dirty[inp.cand_sku[c], s, rows.day[r]] > 0
+            pair_c.append(c[ok])
+            pair_r.append(r[ok])
+        pc, pr = np.concatenate(pair_c), np.concatenate(pair_r)
+        hit = sp.csr_matrix((np.ones(len(pc)), (pc, pr)), shape=(n_c, len(rows.index)))
+        direct = direct + cand_to_res @ hit
     return sp.csr_matrix(direct > 0)
 
 
