@@ -285,7 +285,14 @@ def _binding_text(b: dict[str, Any]) -> str:
 
 def _text(f: _Facts, extra: str) -> str:
     ship_by = say_date(f.ship_by) if f.ship_by is not None else "its ship-by day"
-    capacity = "; ".join(_binding_text(b) for b in f.binding[:3])
+    # The rows of the reason's own family first (a shipping reason names shipping and pick rows).
+    families: dict[str, tuple[str, ...]] = {
+        str(UnfilledReason.SHIPPING_CAPACITY): ("shipping_capacity_per_site_day", "warehouse_picks_per_site_day"),
+        str(UnfilledReason.CLEANING_CAPACITY): ("cleaning_capacity_per_site_day",),
+    }
+    family = families.get(f.reason, ())
+    named = [b for b in f.binding if b["constraint"] in family] or f.binding
+    capacity = "; ".join(_binding_text(b) for b in named[:3])
     if f.filled:
         assert f.ship is not None
         head = f"Ships from {f.site} on {say_date(f.ship)}"
