@@ -19,7 +19,9 @@ from rich.table import Table
 from allocation.data.io import write_world
 from allocation.domain import ClosetflowError, DataValidationError
 from allocation.jobs.evaluate import WORLD_KINDS, make_world
-from allocation.jobs.pipeline import JobConfig, run_job
+from allocation.jobs.pipeline import LOCAL_JOB_ID, JobConfig, run_job
+from allocation.jobs.steps import previous_artifacts
+from allocation.jobs.store import FileRunStore
 from allocation.model.business_rules import BusinessRules, describe
 from api.report import write_outputs
 from api.settings import Settings, help_for, real_data_dir, resolve
@@ -40,6 +42,7 @@ FLAGS: Final[dict[str, str]] = {
     "risk_policy": "--risk",
     "replan_every": "--replan-every",
     "demand_model": "--demand-model",
+    "stability_penalty": "--stability-penalty",
 }
 
 console = Console(stderr=True)
@@ -126,6 +129,17 @@ def run(
     risk: Annotated[str | None, typer.Option(metavar="POLICY", help=help_for("risk_policy"))] = None,
     replan_every: Annotated[str | None, typer.Option(metavar="DAYS", help=help_for("replan_every"))] = None,
     demand_model: Annotated[str | None, typer.Option(metavar="NAME", help=help_for("demand_model"))] = None,
+    previous_plan: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PLAN",
+            help="the run before this one (its output folder): its capacity prices warm-start the solve and its"
+            " shipments count as communicated to customers",
+        ),
+    ] = None,
+    stability_penalty: Annotated[
+        str | None, typer.Option(metavar="DOLLARS", help=help_for("stability_penalty"))
+    ] = None,
     rule: Annotated[
         list[str] | None,
         typer.Option(
@@ -140,9 +154,11 @@ def run(
     """Simulate (or load), check, forecast, plan, and validate against the holdout; write the report."""
     try:
         rules = BusinessRules.parse(rule or [])
+        previous = _previous(previous_plan) if previous_plan is not None else None
     except ClosetflowError as err:
         raise _fail(err) from err
     s = _settings(
+        stability_penalty=stability_penalty,
         scale=scale,
         seed=seed,
         solver=solver,
@@ -164,6 +180,8 @@ def run(
         demand_model=s.demand_model,
         models_dir=s.artifacts_dir / "models",
         rules=rules.to_json() if rules else None,
+        stability_penalty=s.stability_penalty,
+        previous=previous,
     )
     try:
         with progress_bar(console) as bar:
@@ -190,6 +208,19 @@ def run(
     for text, line in zip(rules.texts(), describe(rules), strict=True):
         console.print(f"business rule {text}: {line}")
     console.print(f"report: {paths['report.json']}  {paths['report.html']}  plan: {cfg.out / 'plan'}")
+
+
+def _previous(plan: str) -> dict[str, bytes]:
+    """The previous run's prices and ships, read before this run clears its own folder."""
+    root = Path(plan) / "store"
+    if not (root / "jobs" / LOCAL_JOB_ID).is_dir():
+        raise ClosetflowError(
+            f"--previous-plan {plan}: not a closetflow run output folder (no store/jobs/{LOCAL_JOB_ID})"
+        )
+    found = previous_artifacts(FileRunStore(root), LOCAL_JOB_ID)
+    if not found:
+        raise ClosetflowError(f"--previous-plan {plan}: that run has no solved prices or shipments to start from")
+    return found
 
 
 def _summary(rep: dict[str, object]) -> None:

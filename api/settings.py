@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     artifacts_dir: Path = Field(Path("var"), description="where runs write their outputs and logs")
-    solver: str = Field("highs", description="solver backend of the LP")
+    solver: str = Field(
+        "auto", description="solver backend of the LP (auto: HiGHS on the whole LP while small, decomposition beyond)"
+    )
     # allow_inf_nan=False: 'inf' would pass gt=0 and reach the solvers as an endless limit.
     time_limit_s: float = Field(120.0, gt=0, allow_inf_nan=False, description="seconds per solve")
     risk_policy: str = Field("expected", description="how uncertain returns count in the plan")
@@ -89,6 +91,12 @@ class Settings(BaseSettings):
         "serving",
         description="the job's demand model: serving (the registry's champion, else previous, linear, category average)"
         " or a model's name",
+    )
+    stability_penalty: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="dollars a changed communicated shipment costs in the objective (0: no stability)",
     )
     scale: str = Field("small", description="size of a simulated world")
     seed: int = Field(7, ge=0, description="random seed of a simulated world; the same seed gives the same world")

@@ -17,7 +17,8 @@ class JobOptions:
     """A job's options as stored with it (JSON-safe). Validated by ``api.settings`` before a job is made."""
 
     dataset_id: str
-    solver: str = "highs"
+    # "auto": HiGHS on the whole LP while it is small enough, the decomposition beyond (solvers.decompose).
+    solver: str = "auto"
     time_limit_s: float = 120.0
     risk: str = "expected"
     replan_every: int = 1
@@ -35,6 +36,11 @@ class JobOptions:
     # What-if scenario and the plan it starts from (allocation/whatif*.py); unused by the main job.
     whatif: dict[str, Any] | None = None
     base_plan: str | None = None
+    # Start the decomposition from the previous plan's capacity prices when the job has them
+    # (allocation.jobs.steps.seed_previous); and the dollars a changed communicated shipment costs
+    # in the objective (allocation.model.stability; 0: the previous plan binds nothing).
+    warm_start: bool = True
+    stability_penalty: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -22,7 +22,7 @@ from allocation.data.io import write_world
 from allocation.domain import ClosetflowError, World
 from allocation.jobs.forecasts import Forecasts
 from allocation.jobs.runner import MemoryLedger, run_steps
-from allocation.jobs.steps import JobOptions, StepContext
+from allocation.jobs.steps import JobOptions, StepContext, seed_previous
 from allocation.jobs.store import FileRunStore
 from allocation.model.snapshot import PROTECT_WEIGHT, RiskPolicy
 from allocation.plan import Plan
@@ -46,7 +46,7 @@ class JobConfig:
     scale: str = "small"
     seed: int = 7
     data: Path | None = None
-    solver: str = "highs"
+    solver: str = "auto"
     time_limit_s: float = 120.0
     risk: str = "expected"
     replan_every: int = 1
@@ -54,6 +54,8 @@ class JobConfig:
     demand_model: str = "linear"  # a model's name, or "serving": the registry's choice at models_dir
     models_dir: Path | None = None
     rules: dict[str, Any] | None = None  # business rules (BusinessRules.to_json)
+    stability_penalty: float = 0.0  # dollars per communicated shipment the plan changes
+    previous: dict[str, bytes] | None = None  # the previous plan's prices and ships (steps.previous_artifacts)
 
 
 @dataclass
@@ -105,7 +107,10 @@ def run_job(cfg: JobConfig, progress: Progress | None = None) -> JobResult:
         demand_model=cfg.demand_model,
         models_dir=str(cfg.models_dir) if cfg.models_dir is not None else None,
         rules=cfg.rules,
+        stability_penalty=cfg.stability_penalty,
     )
+    if cfg.previous:
+        seed_previous(store, LOCAL_JOB_ID, cfg.previous)
     store.put(LOCAL_JOB_ID, "timings/simulate.json", json.dumps({"seconds": simulate_s}).encode())
     ctx = StepContext(LOCAL_JOB_ID, options, store, say)
     run_steps(ctx, MemoryLedger())

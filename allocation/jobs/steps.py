@@ -21,26 +21,33 @@ from typing import Any
 import numpy as np
 
 from allocation.analysis.explain import explain_plan
-from allocation.analysis.whatif import BASE_ARTIFACT, COMPARISON_ARTIFACT, WhatIf, compare, solve_input, whatif_input
+from allocation.analysis.whatif import BASE_ARTIFACT, COMPARISON_ARTIFACT, WhatIf, compare, whatif_input
 from allocation.data.io import load_world
 from allocation.domain import ClosetflowError, World
 from allocation.jobs.forecasts import demand_rows, fit_forecasts, late_return_rows
 from allocation.jobs.options import JobOptions
 from allocation.jobs.report import ReportExtras, build_report, render_html
+from allocation.jobs.solve_stats import decomposition_stats, result_stats, rounding_stats
 from allocation.jobs.store import RunStore, npz_bytes, parquet_bytes, read_json, read_npz, read_parquet
 from allocation.jobs.substitutes import DIM, suggest_substitutes
 from allocation.model.business_rules import BusinessRules
 from allocation.model.network import build_problem, decode
-from allocation.model.rounding import round_today
-from allocation.model.snapshot import Information, RiskPolicy, planning_input
-from allocation.model.solve import RunnerFactory
+from allocation.model.snapshot import Information, PlanningInput, RiskPolicy, planning_input
+from allocation.model.solve import CapacityPrices, RunnerFactory
 from allocation.model.solve import solve_input as solve_planning_input
+from allocation.model.stability import (
+    Communicated,
+    changed_shipments,
+    communicated_from_ships,
+    keep_communicated_shipments,
+)
 from allocation.plan import Plan, project_plan
 from allocation.replay.policies import PlanRun
 from allocation.replay.validation import ValidationResult, fill_by_event_day, validate_policies
 from allocation.state import initial_state
 from allocation.statics import Statics
-from solvers.base import SolveResult, SolveStatus, solve
+from solvers.base import SolveResult, SolveStatus
+from solvers.decompose import DWTrace
 
 __all__ = ["STEPS", "JobOptions", "Step", "StepContext"]
 
@@ -155,35 +162,82 @@ def fit_forecasts_step(ctx: StepContext) -> dict[str, Any]:
     return {}
 
 
-def _result_stats(r: SolveResult) -> dict[str, Any]:
-    return {
-        "backend": r.backend,
-        "status": str(r.status),
-        "objective": r.objective,
-        "bound": r.bound,
-        "gap": r.gap,
-        "seconds": r.seconds,
-        "variables": r.variables,
-        "constraints": r.constraints,
-        "message": r.message,
-    }
+# What a job may inherit from the plan before it (``seed_previous``): the capacity prices its solve
+# ended with (a warm start) and the shipments it told customers about (plan stability).
+PREVIOUS_PRICES = "previous/capacity_prices.json"
+PREVIOUS_SHIPS = "previous/ships.parquet"
+PRICES = "capacity_prices.json"
+
+
+def seed_previous(store: RunStore, job_id: str, artifacts: dict[str, bytes]) -> None:
+    """Give a job its previous plan's prices and ships (``{"prices": ..., "ships": ...}`` bytes)."""
+    if "prices" in artifacts:
+        store.put(job_id, PREVIOUS_PRICES, artifacts["prices"])
+    if "ships" in artifacts:
+        store.put(job_id, PREVIOUS_SHIPS, artifacts["ships"])
+
+
+def previous_artifacts(store: RunStore, job_id: str) -> dict[str, bytes]:
+    """The artifacts a later job inherits from this one's plan (empty before it has solved)."""
+    out: dict[str, bytes] = {}
+    if store.has(job_id, PRICES):
+        out["prices"] = store.get(job_id, PRICES)
+    if store.has(job_id, "plan/ships.parquet"):
+        out["ships"] = store.get(job_id, "plan/ships.parquet")
+    return out
+
+
+def _communicated(ctx: StepContext) -> Communicated | None:
+    if not ctx.store.has(ctx.job_id, PREVIOUS_SHIPS):
+        return None
+    ships = read_parquet(ctx.store.get(ctx.job_id, PREVIOUS_SHIPS))
+    return communicated_from_ships(ctx.statics(), ships, "the previous plan's ships")
+
+
+def _tonight_input(ctx: StepContext) -> PlanningInput:
+    """Tonight's planning input: the job's what-if if it is one, and the stability penalty on the
+    shipments the previous plan communicated (deterministic: the project step rebuilds it)."""
+    world, statics = ctx.world(), ctx.statics()
+    state = initial_state(world, statics, None)
+    if ctx.options.whatif:  # a what-if job: tonight's model with its changes (allocation.whatif)
+        inp, _ = whatif_input(world, statics, state, ctx.information(), WhatIf.from_json(ctx.options.whatif))
+    else:
+        inp = planning_input(statics, state, 0, ctx.information())
+    told = _communicated(ctx)
+    if told is not None and ctx.options.stability_penalty > 0:
+        keep_communicated_shipments(inp, told, ctx.options.stability_penalty)
+    return inp
 
 
 def solve_tonight(ctx: StepContext) -> dict[str, Any]:
-    """Build and solve tonight's allocation model; store the solution vector and the solver's figures."""
+    """Build and solve tonight's allocation model; store the solution vector, the capacity prices
+    (tomorrow's warm start) and the solver's figures."""
     ctx.progress("solving tonight's allocation", 0.0)
-    world, statics = ctx.world(), ctx.statics()
-    if ctx.options.whatif:  # a what-if job: tonight's model with its changes (allocation.whatif)
-        inp, _ = whatif_input(
-            world, statics, initial_state(world, statics, None), ctx.information(), WhatIf.from_json(ctx.options.whatif)
-        )
-        run = solve_input(inp, ctx.options.solve_options())
-    else:
-        inp = planning_input(statics, initial_state(world, statics, None), 0, ctx.information())
-        run = solve_planning_input(inp, ctx.options.solve_options(), runner_factory=ctx.runner_factory)
+    inp = _tonight_input(ctx)
+    warm = None
+    if ctx.options.warm_start and ctx.store.has(ctx.job_id, PREVIOUS_PRICES):
+        warm = CapacityPrices.from_json(ctx.get_json(PREVIOUS_PRICES))
+
+    def on_round(trace: DWTrace) -> None:
+        gap = abs(trace.bounds[-1] - trace.objectives[-1]) / max(1.0, abs(trace.bounds[-1]))
+        ctx.progress(f"solving tonight's allocation: round {trace.rounds}, gap {gap:.2%}", 0.0)
+
+    run = solve_planning_input(
+        inp, ctx.options.solve_options(), warm=warm, runner_factory=ctx.runner_factory, progress=on_round
+    )
     ctx.memo["run"] = run
     r = run.result
-    stats = {**_result_stats(r), "time_limit_s": ctx.options.time_limit_s, **_rounding_stats(run, ctx)}
+    stats = {
+        **result_stats(r),
+        "time_limit_s": ctx.options.time_limit_s,
+        "warm_start": warm is not None and run.trace is not None,  # only the decomposition reads prices
+        **decomposition_stats(run),
+        **rounding_stats(run, ctx.options.solve_options()),
+    }
+    told = _communicated(ctx)
+    if told is not None and r.x is not None:
+        stats["communicated_shipments"], stats["changed_shipments"] = changed_shipments(inp, run.decisions.x, told)
+        stats["stability_penalty"] = ctx.options.stability_penalty
     arrays = (
         {}
         if r.x is None
@@ -192,33 +246,10 @@ def solve_tonight(ctx: StepContext) -> dict[str, Any]:
     if r.x is not None and r.duals is not None:
         arrays["duals"] = r.duals  # the explanations' shadow prices, when the project step runs elsewhere
     ctx.store.put(ctx.job_id, "solution.npz", npz_bytes(**arrays))
+    if run.prices is not None:
+        ctx.put_json(PRICES, run.prices.to_json())
     ctx.put_json("solve.json", stats)
     return stats
-
-
-def _rounding_stats(run: PlanRun, ctx: StepContext) -> dict[str, Any]:
-    """How fractional tonight's shipments were and what making them whole units cost.
-
-    The cost is measured, not estimated: the LP is solved again with today's shipments fixed to
-    the rounded ones (later days free), and the objectives compared.
-    """
-    if run.result.x is None or run.problem.n_vars == 0:
-        return {}
-    rounded = round_today(run.inp, run.decisions)
-    today = np.nonzero(run.inp.cand_tau == 0)[0]
-    cols = run.layout.off_X + today
-    fixed = np.isin(today, rounded.chosen).astype(float)
-    lo, hi = run.problem.col_lower.copy(), run.problem.col_upper.copy()
-    lo[cols] = hi[cols] = fixed
-    again = solve(dataclasses.replace(run.problem, col_lower=lo, col_upper=hi), ctx.options.solve_options())
-    base = run.result.objective
-    cost = None if again.x is None or base is None else float(base - again.objective)
-    return {
-        "today_shipments": len(rounded.chosen),
-        "today_fractional": rounded.fractional,
-        "today_candidates_used": rounded.candidates,
-        "rounding_cost": cost,
-    }
 
 
 def _plan_run(ctx: StepContext) -> PlanRun:
@@ -227,14 +258,9 @@ def _plan_run(ctx: StepContext) -> PlanRun:
     if "run" in ctx.memo:
         run: PlanRun = ctx.memo["run"]
         return run
-    world, statics = ctx.world(), ctx.statics()
     stats = ctx.get_json("solve.json")
     arrays = read_npz(ctx.store.get(ctx.job_id, "solution.npz"))
-    state = initial_state(world, statics, None)
-    if ctx.options.whatif:
-        inp, _ = whatif_input(world, statics, state, ctx.information(), WhatIf.from_json(ctx.options.whatif))
-    else:
-        inp = planning_input(statics, state, 0, ctx.information())
+    inp = _tonight_input(ctx)
     problem, layout = build_problem(inp)
     x = arrays.get("x")
     activity = arrays.get("row_activity")

@@ -98,6 +98,7 @@ def solve_input(
     warm: CapacityPrices | None = None,
     runner_factory: RunnerFactory | None = None,
     settings: DWSettings | None = None,
+    progress: Callable[[DWTrace], None] | None = None,
 ) -> PlanRun:
     """Build and solve the model of ``inp``: an empty model is an optimal empty plan; a solve
     without a solution decodes as nothing planned (callers fall back, see ``replay.policies``)."""
@@ -114,7 +115,7 @@ def solve_input(
         problem.col_block = column_blocks(inp, layout)
         start = warm.row_prices(inp, layout, problem.n_rows) if warm is not None else None
         result, trace = solve_block_angular(
-            problem, options, settings=settings, prices=start, runner_factory=runner_factory
+            problem, options, settings=settings, prices=start, runner_factory=runner_factory, progress=progress
         )
     else:
         result = solve(problem, _monolithic(options))
