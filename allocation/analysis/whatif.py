@@ -24,13 +24,12 @@ import numpy as np
 
 from allocation.domain import ClosetflowError, World
 from allocation.jobs.store import RunStore
-from allocation.model.network import build_problem, decode
 from allocation.model.snapshot import Information, PlanningInput, planning_input
+from allocation.model.solve import solve_input  # re-exported: what a what-if's input is solved with
 from allocation.plan import Plan
 from allocation.replay.policies import PlanRun
 from allocation.state import ExecState
 from allocation.statics import Statics
-from solvers.base import SolveOptions, SolveResult, SolveStatus, solve
 
 __all__ = [
     "CapacityChange",
@@ -283,21 +282,6 @@ def whatif_input(
     for down in whatif.site_down:
         take_site_down(inp, statics, down, world.plan_date)
     return inp, info
-
-
-def solve_input(inp: PlanningInput, options: SolveOptions) -> PlanRun:
-    """Build and solve the allocation model of a given planning input (as ``solve_plan`` does for
-    the one it builds itself): an empty model is an optimal empty plan, a solve without a solution
-    decodes as nothing planned."""
-    problem, layout = build_problem(inp)
-    if problem.n_vars == 0:
-        z = np.zeros(0)
-        result = SolveResult(options.backend, SolveStatus.OPTIMAL, 0.0, 0.0, 0.0, 0.0, 0, problem.n_rows, z, z, None)
-    else:
-        result = solve(problem, options)
-    x = result.x if result.x is not None else np.zeros(problem.n_vars)
-    activity = result.row_activity if result.row_activity is not None else problem.A @ x
-    return PlanRun(inp, layout, problem, result, decode(inp, layout, x, activity))
 
 
 def planned_capacities(run: PlanRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
