@@ -27,7 +27,6 @@ from allocation.jobs.store import RunStore
 from allocation.model.snapshot import Information, PlanningInput, planning_input
 from allocation.model.solve import solve_input  # re-exported: what a what-if's input is solved with
 from allocation.plan import Plan
-from allocation.replay.policies import PlanRun
 from allocation.state import ExecState
 from allocation.statics import Statics
 
@@ -282,11 +281,6 @@ def whatif_input(
     for down in whatif.site_down:
         take_site_down(inp, statics, down, world.plan_date)
     return inp, info
-
-
-def planned_capacities(run: PlanRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The run's own (S, T) cleaning, shipping and pick capacities: what its projection runs under."""
-    return run.inp.clean_cap, run.inp.ship_cap, run.inp.pick_cap
 
 
 def _number(kpis: dict[str, object], key: str) -> float | None:
