@@ -21,12 +21,14 @@ warm re-solves), and the objective and bound after the last round; then the spee
 over 1 and over in-process, and whether the three objectives agree.
 
 What "agree" means: one worker process solves the groups in the in-process order from the same
-bases, so ``celery_1`` must equal ``local`` (relative 1e-9: the chord adds no arithmetic). With two
-processes a group is re-solved from whichever basis its process last had; the group LPs are
-degenerate, so an equally optimal but different vertex can come back, the master then mixes other
-proposals, and after a fixed number of rounds the best objective may differ a little (measured on
-small: 5e-5). ``celery_2`` must agree within relative 1e-3 and its bound within 1e-6; run to the
-tolerance, every runner reaches the same optimum (tests/service/test_dw_chord.py).
+HiGHS state, so ``celery_1`` must equal ``local`` (relative 1e-9: the chord adds no arithmetic).
+With two processes a group is re-solved by whichever process takes its task, from the state that
+process last had; the group LPs are degenerate, so an equally optimal but different vertex comes
+back (the same priced objective, another point: measured, even with the basis handed over), the
+master mixes other proposals, and after a fixed number of rounds the best objective and the
+prices differ (medium, 4 rounds, gap ~12%: 0.7%). So ``celery_2`` is checked for consistency only:
+every arm's objective is at most every arm's bound (in the problem's sense). Run to the tolerance,
+every runner reaches the same optimum (tests/service/test_dw_chord.py).
 """
 
 from __future__ import annotations
@@ -63,7 +65,6 @@ from workers.dw import CeleryGroupRunner
 ROOT = Path(__file__).resolve().parents[1]
 CLOSETFLOW = Path(sys.executable).parent / "closetflow"
 EXACT_REL = 1e-9  # celery_1 against local: the same solves in the same order
-CLOSE_REL = 1e-3  # celery_2: other bases, other optimal vertices (see the module doc)
 
 
 def claim_redis_db(base: str) -> tuple[int, str]:
@@ -226,7 +227,9 @@ def main() -> None:
     spread = (max(objectives) - min(objectives)) / size
     bound_spread = (max(bounds) - min(bounds)) / max(1.0, max(abs(b) for b in bounds))
     same = abs(arms["celery_1"]["objective"] - arms["local"]["objective"]) <= EXACT_REL * size
-    agree = all(map(math.isfinite, objectives + bounds)) and same and spread <= CLOSE_REL and bound_spread <= 1e-6
+    sense = 1.0 if problem.maximize else -1.0
+    consistent = sense * max(sense * o for o in objectives) <= sense * min(sense * b for b in bounds) + 1e-9 * size
+    agree = all(map(math.isfinite, objectives + bounds)) and same and consistent
     summary = {
         "scale": args.scale,
         "columns": problem.n_vars,
@@ -241,6 +244,7 @@ def main() -> None:
         "speedup_2_over_1": one / two,
         "speedup_2_over_local": local / two,
         "celery_1_equals_local": same,
+        "objectives_within_bounds": consistent,
         "objective_spread_rel": spread,
         "bound_spread_rel": bound_spread,
         "objectives_agree": agree,
@@ -248,7 +252,7 @@ def main() -> None:
     print(
         f"speed-up of 2 workers: {one / two:.2f}x over 1 worker, {local / two:.2f}x over in-process; "
         f"objectives {'agree' if agree else 'DIFFER'} (celery_1 {'=' if same else '!='} local; "
-        f"relative spread {spread:.2g}, bounds {bound_spread:.2g})",
+        f"every objective within every bound: {consistent}; relative spread {spread:.2g}, bounds {bound_spread:.2g})",
         flush=True,
     )
     if args.json is not None:
