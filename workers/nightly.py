@@ -11,7 +11,9 @@ from __future__ import annotations
 from celery import Task
 
 from allocation.jobs.options import JobOptions
+from allocation.jobs.queries import latest_published_job
 from allocation.jobs.service import create_job, latest_dataset_id
+from allocation.jobs.steps import previous_artifacts, seed_previous
 from allocation.jobs.tables import utcnow
 from workers.celery_app import app
 from workers.dispatch import enqueue_job
@@ -46,7 +48,11 @@ def nightly(self: Task, dataset_id: str | None = None) -> str:
         risk=s.risk_policy,
         replan_every=s.replan_every,
         protect_weight=s.protect_weight,
+        stability_penalty=s.stability_penalty,
     )
+    # Tonight starts from the last published plan: its prices warm-start the solve, its shipments
+    # are what customers were told.
+    previous = latest_published_job(rt.sessions)
     job, created = create_job(
         rt.sessions,
         options=options,
@@ -55,5 +61,7 @@ def nightly(self: Task, dataset_id: str | None = None) -> str:
         kind="nightly",
     )
     if created:
+        if previous is not None:
+            seed_previous(rt.store, job.id, previous_artifacts(rt.store, previous))
         enqueue_job(job.id, job.options)
     return job.id

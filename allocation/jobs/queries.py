@@ -72,6 +72,18 @@ def plan_summary(sessions: sessionmaker[Session], plan_id: str) -> dict[str, Any
         }
 
 
+def latest_published_job(sessions: sessionmaker[Session]) -> str | None:
+    """The job of the most recently published plan (the nightly run inherits from it), or None."""
+    with sessions() as s:
+        row = s.execute(
+            select(PlanRow.job_id)
+            .where(PlanRow.published_at.is_not(None))
+            .order_by(PlanRow.published_at.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else str(row[0])
+
+
 def plan_validation(sessions: sessionmaker[Session], plan_id: str) -> dict[str, Any]:
     """The holdout replay of greedy, rules, closetflow and hindsight, as the validate step stored it.
 

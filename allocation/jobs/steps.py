@@ -167,6 +167,7 @@ def fit_forecasts_step(ctx: StepContext) -> dict[str, Any]:
 PREVIOUS_PRICES = "previous/capacity_prices.json"
 PREVIOUS_SHIPS = "previous/ships.parquet"
 PRICES = "capacity_prices.json"
+COMMUNICATED = "plan/communicated.parquet"
 
 
 def seed_previous(store: RunStore, job_id: str, artifacts: dict[str, bytes]) -> None:
@@ -182,8 +183,8 @@ def previous_artifacts(store: RunStore, job_id: str) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     if store.has(job_id, PRICES):
         out["prices"] = store.get(job_id, PRICES)
-    if store.has(job_id, "plan/ships.parquet"):
-        out["ships"] = store.get(job_id, "plan/ships.parquet")
+    if store.has(job_id, COMMUNICATED):
+        out["ships"] = store.get(job_id, COMMUNICATED)
     return out
 
 
@@ -313,6 +314,8 @@ def project_step(ctx: StepContext) -> dict[str, Any]:
         kpis["whatif"] = _whatif_comparison(ctx, world, statics, plan)
         ctx.put_json(COMPARISON_ARTIFACT, kpis["whatif"])
     plan_id = ctx.store.save_plan(ctx.job_id, ctx.options.dataset_id, frames, kpis)
+    # The shipments customers are told about, for the next plan's stability (any store keeps it).
+    ctx.store.put(ctx.job_id, COMMUNICATED, parquet_bytes(plan.ships[["reservation_id", "site_id"]]))
     explanations = explain_plan(statics, run, plan, info)
     ctx.memo["explanations"] = explanations
     ctx.store.put(ctx.job_id, "plan/explanations.parquet", parquet_bytes(explanations))

@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Response, status
 
 from allocation.data.io import load_world
-from allocation.jobs import service
+from allocation.jobs import queries, service
 from allocation.jobs.options import JobOptions
+from allocation.jobs.steps import previous_artifacts, seed_previous
 from allocation.model.business_rules import BusinessRules
 from allocation.statics import Statics
 from api.http import jobs_dispatch
@@ -51,8 +52,14 @@ def submit_job(
     set). Poll ``GET /allocation-jobs/{id}`` for its state, stage and progress."""
     options = body.options(runtime.settings)
     _check_rules(runtime, options)
+    previous = (
+        previous_artifacts(runtime.store, str(queries.plan_summary(runtime.sessions, body.previous_plan)["job_id"]))
+        if body.previous_plan is not None
+        else {}
+    )
     job, created = service.create_job(runtime.sessions, options=options, actor=key.id, idempotency_key=idempotency_key)
     if created:
+        seed_previous(runtime.store, job.id, previous)
         jobs_dispatch.submit(runtime, job)
     else:
         response.status_code = status.HTTP_200_OK

@@ -65,6 +65,19 @@ class JobCreate(BaseModel):
         "DATES is YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD (ids and days are checked against the dataset)",
         examples=[["block-site:SITE1@2026-10-06..2026-10-07", "vip-first", "max-transfers:5"]],
     )
+    previous_plan: Id | None = Field(
+        None,
+        description="the plan before this one: its capacity prices warm-start the solve and its shipments count as"
+        " communicated to customers (404 if there is no such plan)",
+    )
+    stability_penalty: float | None = Field(
+        None,
+        ge=0,
+        le=1e6,
+        allow_inf_nan=False,
+        description="dollars a changed communicated shipment costs in the objective"
+        " (default: CLOSETFLOW_STABILITY_PENALTY)",
+    )
 
     @field_validator("solver")
     @classmethod
@@ -111,6 +124,9 @@ class JobCreate(BaseModel):
             demand_model=settings.demand_model,
             models_dir=str(settings.artifacts_dir / "models"),
             rules=rules.to_json() if (rules := self.business_rules()) is not None else None,
+            stability_penalty=(
+                self.stability_penalty if self.stability_penalty is not None else settings.stability_penalty
+            ),
         )
 
 
