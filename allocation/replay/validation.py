@@ -22,6 +22,7 @@ from allocation.model.snapshot import Information
 from allocation.replay.bound import LpBound
 from allocation.replay.bound import lp_bound as solve_lp_bound
 from allocation.replay.engine import Policy, ReplayResult, replay
+from allocation.replay.parallel import run_side_by_side
 from allocation.replay.policies import GreedyPolicy, PlanningPolicy
 from allocation.replay.rules_policy import RulesPolicy
 from allocation.state import Schedule, initial_state, realized_schedule
@@ -142,18 +143,36 @@ def validate_policies(
         info.today_capacity = (sched.clean_cap[:, day], sched.ship_cap[:, day], sched.pick_cap[:, day])
         return info
 
-    policies: list[Policy] = [
-        GreedyPolicy(statics),
-        RulesPolicy(statics),
+    planners = [
         PlanningPolicy("closetflow", statics, cf_info, options, replan_every),
         PlanningPolicy("hindsight", statics, hindsight_info, options, replan_every),
     ]
-    outcomes = {}
-    for p in policies:
-        cb = (lambda d, name=p.name: on_day(name, d)) if on_day is not None else None
-        outcomes[p.name] = _outcome(p, statics, world, sched, cb)
-    bound = solve_lp_bound(statics, sched, initial_state(world, statics, sched), options) if lp_bound else None
-    return ValidationResult(reservations=statics.n_res, outcomes=outcomes, schedule=sched, lp_bound=bound)
+    outcomes: dict[str, PolicyOutcome] = {}
+    bound: list[LpBound] = []
+
+    def replay_one(p: Policy, report: bool) -> PolicyOutcome:
+        cb = (lambda d, name=p.name: on_day(name, d)) if on_day is not None and report else None
+        return _outcome(p, statics, world, sched, cb)
+
+    def cheap_ones() -> None:
+        # The two rule policies and the bound, in this process while the planners replay.
+        for p in (GreedyPolicy(statics), RulesPolicy(statics)):
+            outcomes[p.name] = replay_one(p, report=True)
+        if lp_bound:
+            bound.append(solve_lp_bound(statics, sched, initial_state(world, statics, sched), options))
+
+    # The model policies re-solve their LP every day and are the slow part: side by side in
+    # forked children (progress is reported from this process only, per finished policy).
+    jobs = [lambda p=p: replay_one(p, report=False) for p in planners]
+    for p, outcome in zip(planners, run_side_by_side(jobs, here=cheap_ones), strict=True):
+        outcomes[p.name] = outcome
+        if on_day is not None:
+            on_day(p.name, statics.horizon - 1)
+    order = ("greedy", "rules", "closetflow", "hindsight")
+    outcomes = {name: outcomes[name] for name in order}
+    return ValidationResult(
+        reservations=statics.n_res, outcomes=outcomes, schedule=sched, lp_bound=bound[0] if bound else None
+    )
 
 
 def fill_by_event_day(result: ReplayResult, statics: Statics) -> list[float]:
