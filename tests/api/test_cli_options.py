@@ -23,7 +23,7 @@ from api.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
-LP_SOLVERS = "cbc, glop, highs, pdlp, scip"
+LP_SOLVERS = "auto, cbc, dw, glop, highs, pdlp, scip"
 
 # (command, flag, variable, bad value, words of the line: what is allowed, and a reason if any)
 BAD: list[tuple[str, str, str, str, tuple[str, ...]]] = [
