@@ -107,7 +107,16 @@ class WarmLP:
         self.solves = 0
 
     def solve(self, costs: np.ndarray, time_limit_s: float = math.inf) -> WarmSolution:
-        """Minimise or maximise ``costs @ x`` over the loaded rows and bounds, from the last basis."""
+        """Minimise or maximise ``costs @ x`` over the loaded rows and bounds, from the last basis;
+        if HiGHS reports an error from there (it can, on a basis gone numerically bad after a large
+        change of costs) the same LP is solved once more from scratch."""
+        sol = self._run(costs, time_limit_s)
+        if sol.status == "error":
+            self._highs.clearSolver()  # forget the basis; the model stays loaded
+            sol = self._run(costs, time_limit_s)
+        return sol
+
+    def _run(self, costs: np.ndarray, time_limit_s: float) -> WarmSolution:
         assert _h is not None
         h = self._highs
         h.changeColsCost(self.n, self._idx, self.sign * np.asarray(costs, dtype=np.float64))

@@ -37,6 +37,7 @@ def tight_input(seed: int, squeeze: float, protect: bool) -> PlanningInput:
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(seed=407, squeeze=0.6, protect=False)  # a slow tail: 60 rounds end with a gap of 1.8e-4
+@example(seed=904, squeeze=0.75, protect=False)  # a warm re-solve HiGHS gives up on: solved again cold
 @given(seed=st.integers(0, 1000), squeeze=st.floats(0.05, 1.0), protect=st.booleans())
 def test_decomposed_plan_is_within_a_tenth_of_a_percent_and_feasible(seed: int, squeeze: float, protect: bool) -> None:
     inp = tight_input(seed, squeeze, protect)
