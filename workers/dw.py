@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import shutil
+import socket
 import time
 import uuid
 import weakref
@@ -117,6 +119,7 @@ def solve_dw_group(spec: dict[str, Any]) -> dict[str, Any]:
     ``failed`` (None, or the group and status that stopped the chunk) and ``loaded`` (groups this
     process had to load from their files).
     """
+    cpu = time.process_time()
     deadline = time.perf_counter() + float(spec["time_limit_s"])
     prices = np.asarray(spec["prices"], dtype=np.float64)
     maximize = bool(spec["maximize"])
@@ -128,11 +131,18 @@ def solve_dw_group(spec: dict[str, Any]) -> dict[str, Any]:
         try:
             sol = solve_group(entry.group, prices, maximize, entry.lp, deadline - time.perf_counter())
         except GroupFailed as exc:
-            return {"solutions": out, "failed": {"group": exc.group, "status": exc.status}, "loaded": loaded}
+            failed = {"group": exc.group, "status": exc.status}
+            return {"solutions": out, "failed": failed, "loaded": loaded, "cpu": _cpu_since(cpu)}
         out.append(
             {"group": entry.group.index, "x": _encode(sol.x), "priced": sol.priced, "dual": _encode(sol.row_dual)}
         )
-    return {"solutions": out, "failed": None, "loaded": loaded}
+    return {"solutions": out, "failed": None, "loaded": loaded, "cpu": _cpu_since(cpu)}
+
+
+def _cpu_since(start: float) -> list[Any]:
+    """Which worker process ran a chunk and its CPU seconds (what 2 free cores would take: the
+    benchmark sums them per process, so a busy shared machine does not hide the parallel path)."""
+    return [f"{socket.gethostname()}:{os.getpid()}", time.process_time() - start]
 
 
 @app.task(name="closetflow.dw_gather")
@@ -144,6 +154,7 @@ def gather_dw_groups(chunks: list[dict[str, Any]]) -> dict[str, Any]:
         "solutions": sorted((s for c in chunks for s in c["solutions"]), key=lambda s: int(s["group"])),
         "failed": failures[0] if failures else None,
         "loaded": sum(int(c["loaded"]) for c in chunks),
+        "cpu": [c.get("cpu") for c in chunks],
     }
 
 
@@ -153,6 +164,9 @@ class CeleryGroupRunner:
     Attributes:
         rounds: ``solve_all`` calls made.
         loads: Group files loaded by the workers so far (the rest of the solves were warm).
+        cpu_s: CPU seconds the workers spent on the groups so far.
+        critical_cpu_s: Per round, the CPU seconds of the busiest worker process, summed: the groups'
+            time with one free core per process.
     """
 
     def __init__(
@@ -183,6 +197,8 @@ class CeleryGroupRunner:
         self.chunks = [self.paths[i : i + groups_per_task] for i in range(0, len(self.paths), groups_per_task)]
         self.rounds = 0
         self.loads = 0
+        self.cpu_s = 0.0
+        self.critical_cpu_s = 0.0
 
     def solve_all(self, prices: np.ndarray, time_limit_s: float) -> list[GroupSolution]:
         self.rounds += 1
@@ -207,6 +223,11 @@ class CeleryGroupRunner:
         finally:
             _forget(result)
         self.loads += int(answer["loaded"])
+        per_process: dict[str, float] = {}
+        for who, seconds in filter(None, answer.get("cpu", [])):
+            per_process[str(who)] = per_process.get(str(who), 0.0) + float(seconds)
+        self.cpu_s += sum(per_process.values())
+        self.critical_cpu_s += max(per_process.values(), default=0.0)
         if answer["failed"] is not None:
             raise GroupFailed(int(answer["failed"]["group"]), str(answer["failed"]["status"]))
         sols = answer["solutions"]
