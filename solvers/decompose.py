@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from solvers.base import LinearProblem, SolveOptions, SolverError, SolveResult, SolveStatus, solve
-from solvers.highs_warm import WarmLP, available
+from solvers.highs_warm import GrowingLP, WarmLP, available
 
 __all__ = [
     "BlockStructure",
@@ -348,19 +348,36 @@ class _Chunk:
 
 class _Master:
     """The restricted master: one convexity row per block, proposals as columns, artificial slacks
-    on the linking rows (priced at ``penalty``) so it is feasible from the first round."""
+    on the linking rows (priced at ``penalty``) so it is feasible from the first round.
 
-    def __init__(self, m_link: int, n_blocks: int, lower: np.ndarray, upper: np.ndarray, penalty: float) -> None:
+    It stays loaded in HiGHS (``GrowingLP``): each round's proposals enter as new columns and the
+    solve continues from the last basis; where SciPy's HiGHS class is missing it is rebuilt and
+    solved through ``linprog`` every round.
+    """
+
+    def __init__(
+        self, m_link: int, n_blocks: int, lower: np.ndarray, upper: np.ndarray, penalty: float, maximize: bool
+    ):
         self.m, self.nb = m_link, n_blocks
         self.lower, self.upper, self.penalty = lower, upper, penalty
-        self.block: list[np.ndarray] = []
-        self.value: list[np.ndarray] = []
-        self.usage: list[sp.csc_matrix] = []
-        self.chunk: list[np.ndarray] = []  # chunk id of each column
+        self.maximize = maximize
+        self.sense = 1.0 if maximize else -1.0
+        self.block = np.zeros(0, dtype=np.int64)
+        self.value = np.zeros(0)
+        self.usage: list[sp.csc_matrix] = []  # kept only for the cold path
+        self.chunk = np.zeros(0, dtype=np.int64)  # chunk id of each column
         self.chunks: dict[int, tuple[_Chunk, np.ndarray]] = {}  # id -> chunk, its block positions
         self.idle = np.zeros(0, dtype=np.int64)
         self._next = 0
         self.mu = np.full(n_blocks, np.nan)  # convexity duals: a new column must beat these
+        rows_lo = np.concatenate([lower, np.ones(n_blocks)])
+        rows_hi = np.concatenate([upper, np.ones(n_blocks)])
+        self.lp = GrowingLP(rows_lo, rows_hi, maximize=maximize) if available() else None
+        if self.lp is not None:
+            eye = sp.identity(m_link, format="csc")
+            art = sp.vstack([sp.hstack([-eye, eye]), sp.csc_matrix((n_blocks, 2 * m_link))], format="csc")
+            cost = -self.sense * penalty * np.ones(2 * m_link)
+            self.lp.add_columns(cost, np.zeros(2 * m_link), np.full(2 * m_link, np.inf), art)
 
     def n_cols(self) -> int:
         return int(self.idle.size)
@@ -376,43 +393,50 @@ class _Master:
         cid = self._next
         self._next += 1
         self.chunks[cid] = (_Chunk(g.index, sol.x, self.n_cols()), keep)
-        self.block.append(g.blocks[keep])
-        self.value.append(sol.block_value[keep])
-        self.usage.append(sol.block_usage[:, keep])
-        self.chunk.append(np.full(len(keep), cid))
+        blocks = g.blocks[keep]
+        usage = sol.block_usage[:, keep]
+        self.block = np.concatenate([self.block, blocks])
+        self.value = np.concatenate([self.value, sol.block_value[keep]])
+        self.chunk = np.concatenate([self.chunk, np.full(len(keep), cid)])
         self.idle = np.concatenate([self.idle, np.zeros(len(keep), dtype=np.int64)])
+        if self.lp is not None:
+            conv = sp.csc_matrix((np.ones(len(keep)), (blocks, np.arange(len(keep)))), shape=(self.nb, len(keep)))
+            self.lp.add_columns(
+                sol.block_value[keep], np.zeros(len(keep)), np.full(len(keep), np.inf), sp.vstack([usage, conv])
+            )
+        else:
+            self.usage.append(sp.csc_matrix(usage))
         return len(keep)
 
-    def solve(self, maximize: bool) -> tuple[np.ndarray, np.ndarray, float, float]:
+    def solve(self) -> tuple[np.ndarray, np.ndarray, float, float]:
         """Weights, linking-row prices, objective without artificials, artificial total."""
-        m, nb = self.m, self.nb
-        block = np.concatenate(self.block)
-        k = len(block)
-        U = sp.hstack(self.usage, format="csc") if self.usage else sp.csc_matrix((m, 0))
-        conv = sp.csc_matrix((np.ones(k), (block, np.arange(k))), shape=(nb, k))
-        eye = sp.identity(m, format="csc")
-        A = sp.vstack(
-            [sp.hstack([U, -eye, eye]), sp.hstack([conv, sp.csc_matrix((nb, 2 * m))])],
-            format="csr",
-        )
-        sense = 1.0 if maximize else -1.0
-        value = np.concatenate(self.value)
-        c = np.concatenate([value, -sense * self.penalty * np.ones(2 * m)])
-        problem = LinearProblem(
-            c=c,
-            A=A,
-            row_lower=np.concatenate([self.lower, np.ones(nb)]),
-            row_upper=np.concatenate([self.upper, np.ones(nb)]),
-            col_lower=np.zeros(k + 2 * m),
-            col_upper=np.full(k + 2 * m, np.inf),
-            maximize=maximize,
-        )
-        res = solve(problem, SolveOptions(backend="highs", time_limit_s=600.0))
-        if res.x is None or res.duals is None:
-            raise SolverError(f"the master LP failed: {res.status} ({res.message})")
-        lam = res.x[:k]
-        self.mu = res.duals[m:]
-        return lam, res.duals[:m], float(value @ lam), float(res.x[k:].sum())
+        m, nb, k = self.m, self.nb, self.n_cols()
+        if self.lp is not None:
+            sol = self.lp.solve()
+            if sol.x is None or sol.row_dual is None:
+                raise SolverError("the master LP failed in HiGHS")
+            x, duals = sol.x, sol.row_dual
+            art, lam = x[: 2 * m], x[2 * m :]
+        else:  # pragma: no cover - without SciPy's HiGHS class
+            U = sp.hstack(self.usage, format="csc") if self.usage else sp.csc_matrix((m, 0))
+            conv = sp.csc_matrix((np.ones(k), (self.block, np.arange(k))), shape=(nb, k))
+            eye = sp.identity(m, format="csc")
+            A = sp.vstack([sp.hstack([U, -eye, eye]), sp.hstack([conv, sp.csc_matrix((nb, 2 * m))])], format="csr")
+            problem = LinearProblem(
+                c=np.concatenate([self.value, -self.sense * self.penalty * np.ones(2 * m)]),
+                A=A,
+                row_lower=np.concatenate([self.lower, np.ones(nb)]),
+                row_upper=np.concatenate([self.upper, np.ones(nb)]),
+                col_lower=np.zeros(k + 2 * m),
+                col_upper=np.full(k + 2 * m, np.inf),
+                maximize=self.maximize,
+            )
+            res = solve(problem, SolveOptions(backend="highs", time_limit_s=600.0))
+            if res.x is None or res.duals is None:
+                raise SolverError(f"the master LP failed: {res.status} ({res.message})")
+            lam, art, duals = res.x[:k], res.x[k:], res.duals
+        self.mu = duals[m:]
+        return lam, duals[:m], float(self.value @ lam), float(art.sum())
 
     def point(self, lam: np.ndarray, structure: BlockStructure, n: int) -> np.ndarray:
         """The full point mixed from the proposals with weight ``lam``."""
@@ -433,30 +457,37 @@ class _Master:
         self.idle = np.where(lam > _EPS, 0, self.idle + 1)
         drop = self.idle > keep_rounds
         # Every block keeps its newest proposal, so its convexity row always has a column.
-        block = np.concatenate(self.block)
-        newest = np.zeros(len(block), dtype=bool)
-        newest[len(block) - 1 - np.unique(block[::-1], return_index=True)[1]] = True
+        newest = np.zeros(len(self.block), dtype=bool)
+        newest[len(self.block) - 1 - np.unique(self.block[::-1], return_index=True)[1]] = True
         drop &= ~newest
+        if self.lp is not None:
+            drop &= self.lp.removable()[2 * self.m :]  # a basic column stays: the basis must survive
         if not drop.any():
             return
         keep = ~drop
-        block = block[keep]
-        value = np.concatenate(self.value)[keep]
-        usage = sp.hstack(self.usage, format="csc")[:, np.flatnonzero(keep)]
-        chunk = np.concatenate(self.chunk)[keep]
-        self.block, self.value, self.usage, self.chunk = [block], [value], [usage], [chunk]
-        self.idle = self.idle[keep]
-        # Re-point every chunk at its surviving columns (columns stay in chunk order).
+        if self.lp is not None:
+            self.lp.delete_columns(2 * self.m + np.flatnonzero(drop))
+        else:  # pragma: no cover - without SciPy's HiGHS class
+            self.usage = [sp.hstack(self.usage, format="csc")[:, np.flatnonzero(keep)]]
+        chunk = self.chunk[keep]
+        self.block, self.value, self.chunk, self.idle = self.block[keep], self.value[keep], chunk, self.idle[keep]
+        # Re-point every chunk at its surviving columns (columns stay in chunk order, chunk ids rise).
         new_chunks: dict[int, tuple[_Chunk, np.ndarray]] = {}
-        cols = np.arange(len(chunk))
-        for cid, (ch, pos) in self.chunks.items():
-            mine = cols[chunk == cid]
-            if len(mine) == 0:
-                continue
-            old_first = ch.first_col
-            old_cols = np.flatnonzero(keep[old_first : old_first + len(pos)])
-            new_chunks[cid] = (_Chunk(ch.group, ch.x, int(mine[0])), pos[old_cols])
+        ids, first = np.unique(chunk, return_index=True)
+        for cid, start in zip(ids.tolist(), first.tolist(), strict=True):
+            ch, pos = self.chunks[cid]
+            old_cols = np.flatnonzero(keep[ch.first_col : ch.first_col + len(pos)])
+            new_chunks[cid] = (_Chunk(ch.group, ch.x, int(start)), pos[old_cols])
         self.chunks = new_chunks
+
+
+def _sign_feasible(prices: np.ndarray, lower: np.ndarray, upper: np.ndarray, sense: float) -> np.ndarray:
+    """Prices a Lagrangian bound may use: none that pushes on an infinite bound (solver noise, a
+    stale warm start), so every price is 0 or rewards room in a direction the row has a limit."""
+    pushes = sense * prices
+    pushes = np.where(np.isfinite(upper), pushes, np.minimum(pushes, 0.0))
+    pushes = np.where(np.isfinite(lower), pushes, np.maximum(pushes, 0.0))
+    return sense * pushes
 
 
 def _lagrangian_bound(
@@ -509,7 +540,7 @@ def solve_block_angular(
     m_link = len(structure.link_rows)
     lo, up = structure.link_lower, structure.link_upper
     scale = float(np.abs(problem.c).max()) if problem.n_vars else 1.0
-    master = _Master(m_link, structure.n_blocks, lo, up, penalty=10.0 * max(scale, 1.0))
+    master = _Master(m_link, structure.n_blocks, lo, up, 10.0 * max(scale, 1.0), problem.maximize)
     sense = 1.0 if problem.maximize else -1.0
 
     pi = np.zeros(m_link)
@@ -536,6 +567,7 @@ def solve_block_angular(
             master.add(g, s, master_pi, sense)
         trace.group_seconds += time.perf_counter() - t_round
         for rnd in range(settings.max_rounds):
+            pi = _sign_feasible(pi, lo, up, sense)
             t_round = time.perf_counter()
             sols = runner.solve_all(pi, max(deadline - time.perf_counter(), 0.01))
             trace.group_seconds += time.perf_counter() - t_round
@@ -546,7 +578,7 @@ def solve_block_angular(
             if sense * bound < sense * best_bound:
                 best_bound, center = bound, pi.copy()
             t_master = time.perf_counter()
-            lam, master_pi, obj, art = master.solve(problem.maximize)
+            lam, master_pi, obj, art = master.solve()
             trace.master_seconds += time.perf_counter() - t_master
             if art <= 1e-6 and sense * obj > sense * best_obj:
                 best_obj = obj

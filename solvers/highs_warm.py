@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["WarmLP", "WarmSolution", "available"]
+__all__ = ["GrowingLP", "WarmLP", "WarmSolution", "available"]
 
 try:  # SciPy's own HiGHS binding (private, but shipped with every SciPy >= 1.15)
     from scipy.optimize._highspy import _core as _h
@@ -139,3 +139,86 @@ class WarmLP:
             _h.HighsModelStatus.kTimeLimit: "time_limit",
         }.get(status, "error")
         return WarmSolution(word, None, math.nan, None, iterations)
+
+
+class GrowingLP:
+    """An LP with fixed rows whose columns come and go (a column-generation master): every solve
+    continues from the last basis, new columns entering as non-basic at zero.
+
+    Columns may only be removed while non-basic (``removable``), which keeps the basis valid.
+    """
+
+    def __init__(self, row_lower: np.ndarray, row_upper: np.ndarray, *, maximize: bool) -> None:
+        if _h is None:  # pragma: no cover - checked by callers through available()
+            raise RuntimeError("SciPy's HiGHS binding is not available")
+        self.m = len(row_lower)
+        self.sign = -1.0 if maximize else 1.0
+        self.n = 0
+        lp = _h.HighsLp()
+        lp.num_col_ = 0
+        lp.num_row_ = self.m
+        lp.a_matrix_.num_col_ = 0
+        lp.a_matrix_.num_row_ = self.m
+        lp.a_matrix_.format_ = _h.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.zeros(1, dtype=np.int32)
+        lp.row_lower_ = _finite(row_lower)
+        lp.row_upper_ = _finite(row_upper)
+        self._highs: Any = _h._Highs()
+        opts = _h.HighsOptions()
+        opts.output_flag = False
+        opts.log_to_console = False
+        opts.presolve = "off"  # keep the basis from one solve to the next
+        self._highs.passOptions(opts)
+        self._highs.passModel(lp)
+
+    def add_columns(self, costs: np.ndarray, lower: np.ndarray, upper: np.ndarray, A: sp.spmatrix) -> None:
+        """Append columns (``A``: rows x new columns)."""
+        csc = sp.csc_matrix(A, dtype=np.float64)
+        csc.sort_indices()
+        k = csc.shape[1]
+        if k == 0:
+            return
+        self._highs.addCols(
+            k,
+            self.sign * np.asarray(costs, dtype=np.float64),
+            _finite(lower),
+            _finite(upper),
+            int(csc.nnz),
+            csc.indptr[:-1].astype(np.int32),
+            csc.indices.astype(np.int32),
+            csc.data,
+        )
+        self.n += k
+
+    def removable(self) -> np.ndarray:
+        """Which columns are non-basic now (safe to delete)."""
+        assert _h is not None
+        status = self._highs.getBasis().col_status
+        if len(status) != self.n:
+            return np.zeros(self.n, dtype=bool)
+        return np.array([s != _h.HighsBasisStatus.kBasic for s in status], dtype=bool)
+
+    def delete_columns(self, idx: np.ndarray) -> None:
+        if len(idx) == 0:
+            return
+        self._highs.deleteCols(len(idx), np.asarray(idx, dtype=np.int32))
+        self.n -= len(idx)
+
+    def solve(self, time_limit_s: float = math.inf) -> WarmSolution:
+        """Solve from the last basis; columns' values, objective and row duals (own sense)."""
+        assert _h is not None
+        h = self._highs
+        h.setOptionValue("time_limit", float(time_limit_s) if math.isfinite(time_limit_s) else _h.kHighsInf)
+        h.run()
+        status = h.getModelStatus()
+        iterations = int(h.getInfo().simplex_iteration_count)
+        if status != _h.HighsModelStatus.kOptimal:
+            h.clearSolver()  # a numerically bad basis: once more from scratch
+            h.run()
+            status = h.getModelStatus()
+        if status == _h.HighsModelStatus.kOptimal:
+            sol = h.getSolution()
+            x = np.asarray(sol.col_value, dtype=np.float64)
+            dual = self.sign * np.asarray(sol.row_dual, dtype=np.float64)
+            return WarmSolution("optimal", x, self.sign * float(h.getInfo().objective_function_value), dual, iterations)
+        return WarmSolution("error", None, math.nan, None, iterations)
