@@ -490,6 +490,38 @@ def _sign_feasible(prices: np.ndarray, lower: np.ndarray, upper: np.ndarray, sen
     return sense * pushes
 
 
+def _starts_the_master(problem: LinearProblem, structure: BlockStructure, x: np.ndarray) -> bool:
+    """Whether ``x`` holds every block's own rows and leaves the linking rows at zero use."""
+    if x.shape != (problem.n_vars,) or np.any(x < problem.col_lower - 1e-9) or np.any(x > problem.col_upper + 1e-9):
+        return False
+    act = problem.A @ x
+    ok_rows = (act >= problem.row_lower - 1e-7) & (act <= problem.row_upper + 1e-7)
+    link_used = np.abs(act[structure.link_rows]) > 1e-9
+    return bool(ok_rows.all() and not link_used.any())
+
+
+def _frugal_round(
+    structure: BlockStructure,
+    runner: GroupRunner,
+    master: _Master,
+    prices: np.ndarray,
+    sense: float,
+    lo: np.ndarray,
+    up: np.ndarray,
+    deadline: float,
+    trace: DWTrace,
+) -> None:
+    """Proposals that use as little of the linking rows as they can (every linking row priced at
+    the artificial penalty): they make the master feasible from the first round; without them the
+    first rounds only chase the artificial slack."""
+    frugal = sense * master.penalty * np.where(np.isfinite(up), 1.0, np.where(np.isfinite(lo), -1.0, 0.0))
+    t_round = time.perf_counter()
+    sols = runner.solve_all(frugal, max(deadline - time.perf_counter(), 0.01))
+    for g, s in zip(structure.groups, sols, strict=True):
+        master.add(g, s, prices, sense)
+    trace.group_seconds += time.perf_counter() - t_round
+
+
 def _lagrangian_bound(
     sols: list[GroupSolution], prices: np.ndarray, lower: np.ndarray, upper: np.ndarray, sense: float
 ) -> float:
@@ -508,6 +540,7 @@ def solve_block_angular(
     col_block: np.ndarray | None = None,
     settings: DWSettings | None = None,
     prices: np.ndarray | None = None,
+    initial: np.ndarray | None = None,
     runner_factory: Callable[[BlockStructure, bool], GroupRunner] | None = None,
     progress: Callable[[DWTrace], None] | None = None,
 ) -> tuple[SolveResult, DWTrace]:
@@ -520,6 +553,9 @@ def solve_block_angular(
         settings: Tolerance, rounds, group size, smoothing.
         prices: Starting prices, one per row of the problem (only linking rows are read; NaN or a
             wrong length means none): a warm start from an earlier, similar solve.
+        initial: A point satisfying every block's own rows and using none of the linking rows (a
+            "do nothing" plan) to start the master from; without it (or if it fails that check) a
+            first round of groups priced at the penalty provides such proposals.
         runner_factory: Makes the object that solves the groups (default: in-process).
         progress: Called after every round with the trace so far.
 
@@ -556,16 +592,13 @@ def solve_block_angular(
     last_duals = [np.zeros(len(g.rows)) for g in structure.groups]
     master_pi = pi.copy()
     try:
-        # Proposals that use as little of the linking rows as they can (every linking row priced
-        # at the artificial penalty) make the master feasible from the first round; without them
-        # the first rounds only chase the artificial slack.
-        frugal = sense * master.penalty * np.where(np.isfinite(up), 1.0, np.where(np.isfinite(lo), -1.0, 0.0))
-        t_round = time.perf_counter()
-        for g, s in zip(
-            structure.groups, runner.solve_all(frugal, max(deadline - time.perf_counter(), 0.01)), strict=True
-        ):
-            master.add(g, s, master_pi, sense)
-        trace.group_seconds += time.perf_counter() - t_round
+        # The master needs proposals that use none of the linking rows to be feasible from the
+        # start: the caller's "do nothing" point when it has one, else a round priced at the penalty.
+        if initial is not None and _starts_the_master(problem, structure, initial):
+            for g in structure.groups:
+                master.add(g, split_by_block(g, initial[g.cols], 0.0, np.zeros(len(g.rows))), master_pi, sense)
+        else:
+            _frugal_round(structure, runner, master, master_pi, sense, lo, up, deadline, trace)
         for rnd in range(settings.max_rounds):
             pi = _sign_feasible(pi, lo, up, sense)
             t_round = time.perf_counter()

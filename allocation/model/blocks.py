@@ -13,7 +13,7 @@ import numpy as np
 from allocation.model.layout import Layout
 from allocation.model.snapshot import PlanningInput
 
-__all__ = ["column_blocks"]
+__all__ = ["column_blocks", "idle_point"]
 
 
 def column_blocks(inp: PlanningInput, lay: Layout) -> np.ndarray:
@@ -29,3 +29,16 @@ def column_blocks(inp: PlanningInput, lay: Layout) -> np.ndarray:
             np.asarray(lay.tr_k, dtype=np.int64),
         ]
     )
+
+
+def idle_point(inp: PlanningInput, lay: Layout) -> np.ndarray:
+    """The plan that does nothing tonight: no shipment, cleaning, transfer or unit held back; stock
+    only accumulates (ready units arriving, returns coming back dirty). It satisfies every row of
+    one SKU and uses none of the shared capacity, so the decomposition can start its master from
+    it instead of spending a first round of group solves on it."""
+    x = np.zeros(lay.n)
+    ready = inp.ready0[:, :, None] + np.cumsum(inp.ready_in, axis=2)
+    dirty = inp.dirty0[:, :, None] + np.cumsum(inp.dirty_in, axis=2)
+    x[lay.off_I : lay.off_D] = ready.ravel()
+    x[lay.off_D : lay.off_C] = dirty.ravel()
+    return x

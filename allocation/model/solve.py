@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocation.model.blocks import column_blocks
+from allocation.model.blocks import column_blocks, idle_point
 from allocation.model.layout import Layout
 from allocation.model.network import Decisions, build_problem, decode
 from allocation.model.snapshot import PlanningInput
@@ -115,7 +115,13 @@ def solve_input(
         problem.col_block = column_blocks(inp, layout)
         start = warm.row_prices(inp, layout, problem.n_rows) if warm is not None else None
         result, trace = solve_block_angular(
-            problem, options, settings=settings, prices=start, runner_factory=runner_factory, progress=progress
+            problem,
+            options,
+            settings=settings,
+            prices=start,
+            initial=idle_point(inp, layout),
+            runner_factory=runner_factory,
+            progress=progress,
         )
     else:
         result = solve(problem, _monolithic(options))
