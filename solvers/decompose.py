@@ -26,6 +26,7 @@ This module knows nothing of what the blocks mean.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -710,12 +711,4 @@ def solve_auto(problem: LinearProblem, options: SolveOptions) -> SolveResult:
     without a block structure), the decomposition beyond."""
     if problem.col_block is not None and uses_decomposition(problem.n_vars, "auto"):
         return solve_dw(problem, options)
-    whole = SolveOptions(
-        backend="highs",
-        time_limit_s=options.time_limit_s,
-        mip_gap=options.mip_gap,
-        relax_integrality=options.relax_integrality,
-        threads=options.threads,
-        verbose=options.verbose,
-    )
-    return solve(problem, whole)
+    return solve(problem, dataclasses.replace(options, backend="highs"))

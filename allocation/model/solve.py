@@ -11,6 +11,7 @@ at its time limit with the best feasible plan, a bound and a gap.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -138,13 +139,4 @@ def solve_input(
 
 
 def _monolithic(options: SolveOptions) -> SolveOptions:
-    if options.backend != "auto":
-        return options
-    return SolveOptions(
-        backend="highs",
-        time_limit_s=options.time_limit_s,
-        mip_gap=options.mip_gap,
-        relax_integrality=options.relax_integrality,
-        threads=options.threads,
-        verbose=options.verbose,
-    )
+    return dataclasses.replace(options, backend="highs") if options.backend == "auto" else options
