@@ -29,15 +29,26 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
-import scipy.sparse as sp
 
-from solvers.base import LinearProblem, SolveOptions, SolverError, SolveResult, SolveStatus, solve
-from solvers.highs_warm import GrowingLP, WarmLP, available
+from solvers.base import LinearProblem, SolveOptions, SolveResult, SolveStatus, solve
+from solvers.dw_groups import (
+    BlockStructure,
+    GroupData,
+    GroupFailed,
+    GroupRunner,
+    GroupSolution,
+    LocalRunner,
+    block_structure,
+    load_group,
+    save_group,
+    solve_group,
+    split_by_block,
+)
+from solvers.dw_master import Master
 
 __all__ = [
     "BlockStructure",
@@ -59,7 +70,6 @@ __all__ = [
     "uses_decomposition",
 ]
 
-_EPS = 1e-9
 
 # Up to this many columns one HiGHS simplex on the whole LP is the fastest exact path (measured on
 # the project's allocation model: 0.9M columns in ~40 s monolithic, against ~10 s per pricing
@@ -94,52 +104,6 @@ class DWSettings:
 
 
 @dataclass
-class GroupData:
-    """One group's LP: its columns (sorted by block), its own rows, and its part of the linking rows."""
-
-    index: int
-    cols: np.ndarray  # column indices in the full problem
-    rows: np.ndarray  # its own (local) row indices in the full problem
-    c: np.ndarray
-    A: sp.csc_matrix  # local rows x group columns
-    row_lower: np.ndarray
-    row_upper: np.ndarray
-    col_lower: np.ndarray
-    col_upper: np.ndarray
-    link: sp.csr_matrix  # linking rows x group columns
-    blocks: np.ndarray  # global block number of each of its blocks (0 .. n_blocks - 1)
-    block_start: np.ndarray  # where each block's columns start within the group (len blocks + 1)
-
-
-@dataclass
-class BlockStructure:
-    """How a problem splits: linking rows, and groups of whole blocks."""
-
-    link_rows: np.ndarray
-    link_lower: np.ndarray
-    link_upper: np.ndarray
-    groups: list[GroupData]
-    n_blocks: int
-
-
-@dataclass
-class GroupSolution:
-    """A group's answer to one price vector, split by block (each block's part is a proposal)."""
-
-    x: np.ndarray
-    priced: float  # max (c - pi A_link) x over the group
-    block_value: np.ndarray  # c @ x per block
-    block_usage: sp.csc_matrix  # A_link @ x per block (linking rows x blocks)
-    row_dual: np.ndarray
-
-
-class GroupRunner(Protocol):
-    """Solves every group for one price vector (prices are on the linking rows)."""
-
-    def solve_all(self, prices: np.ndarray, time_limit_s: float) -> list[GroupSolution]: ...
-
-
-@dataclass
 class DWTrace:
     """What the loop did: per round the bound, the best feasible objective and the seconds."""
 
@@ -156,330 +120,6 @@ class DWTrace:
     link_rows: int = 0
     prices: np.ndarray | None = None  # best-bound prices on the linking rows (full row length)
     stopped_by: str = ""
-
-
-def block_structure(problem: LinearProblem, col_block: np.ndarray, group_nnz: int) -> BlockStructure:
-    """Find the linking rows and cut the blocks into groups of about ``group_nnz`` non-zeros.
-
-    A row is linking when its columns belong to more than one block. Blocks are kept whole and in
-    order; a row without any non-zero is checked here (its bounds must admit 0) and dropped.
-    """
-    A = problem.A
-    m, n = A.shape
-    col_block = np.asarray(col_block, dtype=np.int64)
-    if col_block.shape != (n,):
-        raise SolverError(f"col_block has shape {col_block.shape}, expected ({n},)")
-    counts = np.diff(A.indptr)
-    empty = counts == 0
-    if np.any(empty & ((problem.row_lower > _EPS) | (problem.row_upper < -_EPS))):
-        raise SolverError("a row without variables has bounds that exclude 0: the problem is infeasible")
-    uniq, inv = np.unique(col_block, return_inverse=True)
-    inv = inv.astype(np.int64)
-    blk = inv[A.indices]
-    starts = A.indptr[:-1][~empty]
-    rmin = np.full(m, -1, dtype=np.int64)
-    rmax = np.full(m, -1, dtype=np.int64)
-    if len(starts):
-        rmin[~empty] = np.minimum.reduceat(blk, starts)
-        rmax[~empty] = np.maximum.reduceat(blk, starts)
-    link = np.flatnonzero(~empty & (rmin != rmax))
-    local = np.flatnonzero(~empty & (rmin == rmax))
-
-    # Groups: consecutive blocks until the group holds about group_nnz non-zeros.
-    nb = len(uniq)
-    col_nnz = np.diff(A.tocsc().indptr)
-    block_nnz = np.bincount(inv, weights=col_nnz, minlength=nb)
-    group_of_block = ((np.cumsum(block_nnz) - block_nnz) // max(1, group_nnz)).astype(np.int64)
-    _, group_of_block = np.unique(group_of_block, return_inverse=True)
-    G = int(group_of_block.max()) + 1 if nb else 0
-    col_order = np.argsort(inv, kind="stable")  # by block, hence by group
-    block_first = np.searchsorted(inv[col_order], np.arange(nb + 1))
-    group_first_block = np.searchsorted(group_of_block, np.arange(G + 1))
-    row_group = group_of_block[rmin[local]]
-    row_order = np.argsort(row_group, kind="stable")
-    row_bounds = np.searchsorted(row_group[row_order], np.arange(G + 1))
-    local_sorted = local[row_order]
-    A_local = A[local_sorted][:, col_order].tocsr()
-    A_link = A[link][:, col_order].tocsc()
-    groups: list[GroupData] = []
-    for g in range(G):
-        b0, b1 = group_first_block[g], group_first_block[g + 1]
-        c0, c1 = block_first[b0], block_first[b1]
-        r0, r1 = row_bounds[g], row_bounds[g + 1]
-        cols = col_order[c0:c1]
-        rows = local_sorted[r0:r1]
-        groups.append(
-            GroupData(
-                index=g,
-                cols=cols,
-                rows=rows,
-                c=problem.c[cols],
-                A=A_local[r0:r1][:, c0:c1].tocsc(),
-                row_lower=problem.row_lower[rows],
-                row_upper=problem.row_upper[rows],
-                col_lower=problem.col_lower[cols],
-                col_upper=problem.col_upper[cols],
-                link=A_link[:, c0:c1].tocsr(),
-                blocks=np.arange(b0, b1, dtype=np.int64),
-                block_start=block_first[b0 : b1 + 1] - c0,
-            )
-        )
-    return BlockStructure(link, problem.row_lower[link], problem.row_upper[link], groups, nb)
-
-
-class LocalRunner:
-    """Solves the groups one after another in this process, each kept loaded in HiGHS."""
-
-    def __init__(self, groups: Sequence[GroupData], maximize: bool) -> None:
-        self.groups = list(groups)
-        self.maximize = maximize
-        self._lps: dict[int, WarmLP] = {}
-
-    def solve_all(self, prices: np.ndarray, time_limit_s: float) -> list[GroupSolution]:
-        deadline = time.perf_counter() + time_limit_s
-        return [solve_group(g, prices, self.maximize, self._lp(g), deadline - time.perf_counter()) for g in self.groups]
-
-    def _lp(self, g: GroupData) -> WarmLP | None:
-        if not available():  # pragma: no cover - depends on the SciPy build
-            return None
-        lp = self._lps.get(g.index)
-        if lp is None:
-            lp = WarmLP(g.A, g.row_lower, g.row_upper, g.col_lower, g.col_upper, maximize=self.maximize)
-            self._lps[g.index] = lp
-        return lp
-
-
-def solve_group(
-    g: GroupData, prices: np.ndarray, maximize: bool, lp: WarmLP | None, time_limit_s: float
-) -> GroupSolution:
-    """One group's LP at the given linking-row prices (``lp``: a loaded HiGHS to re-use, or None)."""
-    costs = g.c - g.link.T @ prices
-    if lp is not None:
-        sol = lp.solve(costs, max(time_limit_s, 0.01))
-        if sol.status != "optimal" or sol.x is None or sol.row_dual is None:
-            raise GroupFailed(g.index, sol.status)
-        x, dual = sol.x, sol.row_dual
-    else:  # cold solve through the registered HiGHS backend
-        problem = LinearProblem(
-            costs, g.A.tocsr(), g.row_lower, g.row_upper, g.col_lower, g.col_upper, maximize=maximize
-        )
-        res = solve(problem, SolveOptions(backend="highs", time_limit_s=max(time_limit_s, 0.01)))
-        if res.status is not SolveStatus.OPTIMAL or res.x is None:
-            raise GroupFailed(g.index, str(res.status))
-        x = res.x
-        dual = res.duals if res.duals is not None else np.zeros(len(g.rows))
-    x = np.clip(x, g.col_lower, g.col_upper)
-    return split_by_block(g, x, float(costs @ x), dual)
-
-
-def split_by_block(g: GroupData, x: np.ndarray, priced: float, dual: np.ndarray) -> GroupSolution:
-    """Each block's value and linking-row use at ``x`` (the blocks of a group never share a row)."""
-    nb = len(g.blocks)
-    owner = np.repeat(np.arange(nb), np.diff(g.block_start))
-    value = np.bincount(owner, weights=g.c * x, minlength=nb)
-    indicator = sp.csr_matrix((x, (np.arange(len(x)), owner)), shape=(len(x), nb))
-    usage = sp.csc_matrix(g.link @ indicator)
-    usage.eliminate_zeros()
-    return GroupSolution(x, priced, value, usage, dual)
-
-
-def save_group(g: GroupData, path: str) -> None:
-    """Write one group's LP to an ``.npz`` file (for a worker in another process to load)."""
-    A, L = g.A.tocsc(), g.link.tocsr()
-    np.savez(
-        path,
-        index=np.array([g.index]),
-        cols=g.cols,
-        rows=g.rows,
-        c=g.c,
-        A_data=A.data,
-        A_indices=A.indices,
-        A_indptr=A.indptr,
-        A_shape=np.array(A.shape),
-        row_lower=g.row_lower,
-        row_upper=g.row_upper,
-        col_lower=g.col_lower,
-        col_upper=g.col_upper,
-        L_data=L.data,
-        L_indices=L.indices,
-        L_indptr=L.indptr,
-        L_shape=np.array(L.shape),
-        blocks=g.blocks,
-        block_start=g.block_start,
-    )
-
-
-def load_group(path: str) -> GroupData:
-    """Read a group written by ``save_group``."""
-    with np.load(path) as z:
-        return GroupData(
-            index=int(z["index"][0]),
-            cols=z["cols"],
-            rows=z["rows"],
-            c=z["c"],
-            A=sp.csc_matrix((z["A_data"], z["A_indices"], z["A_indptr"]), shape=tuple(z["A_shape"])),
-            row_lower=z["row_lower"],
-            row_upper=z["row_upper"],
-            col_lower=z["col_lower"],
-            col_upper=z["col_upper"],
-            link=sp.csr_matrix((z["L_data"], z["L_indices"], z["L_indptr"]), shape=tuple(z["L_shape"])),
-            blocks=z["blocks"],
-            block_start=z["block_start"],
-        )
-
-
-class GroupFailed(Exception):
-    """A group LP ended without an optimum (``status``: infeasible, time_limit, error...); a runner
-    raises it for the loop to stop with that status, whether the group was solved here or elsewhere."""
-
-    def __init__(self, group: int, status: str) -> None:
-        super().__init__(f"group {group}: {status}")
-        self.group = group
-        self.status = status
-
-
-@dataclass
-class _Chunk:
-    """The proposals one group made in one round: its point and the blocks that became columns."""
-
-    group: int
-    x: np.ndarray
-    first_col: int  # master column of its first kept block
-
-
-class _Master:
-    """The restricted master: one convexity row per block, proposals as columns, artificial slacks
-    on the linking rows (priced at ``penalty``) so it is feasible from the first round.
-
-    It stays loaded in HiGHS (``GrowingLP``): each round's proposals enter as new columns and the
-    solve continues from the last basis; where SciPy's HiGHS class is missing it is rebuilt and
-    solved through ``linprog`` every round.
-    """
-
-    def __init__(
-        self, m_link: int, n_blocks: int, lower: np.ndarray, upper: np.ndarray, penalty: float, maximize: bool
-    ):
-        self.m, self.nb = m_link, n_blocks
-        self.lower, self.upper, self.penalty = lower, upper, penalty
-        self.maximize = maximize
-        self.sense = 1.0 if maximize else -1.0
-        self.block = np.zeros(0, dtype=np.int64)
-        self.value = np.zeros(0)
-        self.usage: list[sp.csc_matrix] = []  # kept only for the cold path
-        self.chunk = np.zeros(0, dtype=np.int64)  # chunk id of each column
-        self.chunks: dict[int, tuple[_Chunk, np.ndarray]] = {}  # id -> chunk, its block positions
-        self.idle = np.zeros(0, dtype=np.int64)
-        self._next = 0
-        self.mu = np.full(n_blocks, np.nan)  # convexity duals: a new column must beat these
-        rows_lo = np.concatenate([lower, np.ones(n_blocks)])
-        rows_hi = np.concatenate([upper, np.ones(n_blocks)])
-        self.lp = GrowingLP(rows_lo, rows_hi, maximize=maximize) if available() else None
-        if self.lp is not None:
-            eye = sp.identity(m_link, format="csc")
-            art = sp.vstack([sp.hstack([-eye, eye]), sp.csc_matrix((n_blocks, 2 * m_link))], format="csc")
-            cost = -self.sense * penalty * np.ones(2 * m_link)
-            self.lp.add_columns(cost, np.zeros(2 * m_link), np.full(2 * m_link, np.inf), art)
-
-    def n_cols(self) -> int:
-        return int(self.idle.size)
-
-    def add(self, g: GroupData, sol: GroupSolution, prices: np.ndarray, sense: float) -> int:
-        """Add the group's blocks whose proposal prices out better than the master has (all in round 1)."""
-        reduced = sol.block_value - sol.block_usage.T @ prices
-        mu = self.mu[g.blocks]
-        better = sense * (reduced - mu) > 1e-7 * np.maximum(1.0, np.abs(reduced))
-        keep = np.flatnonzero(np.isnan(mu) | better)
-        if len(keep) == 0:
-            return 0
-        cid = self._next
-        self._next += 1
-        self.chunks[cid] = (_Chunk(g.index, sol.x, self.n_cols()), keep)
-        blocks = g.blocks[keep]
-        usage = sol.block_usage[:, keep]
-        self.block = np.concatenate([self.block, blocks])
-        self.value = np.concatenate([self.value, sol.block_value[keep]])
-        self.chunk = np.concatenate([self.chunk, np.full(len(keep), cid)])
-        self.idle = np.concatenate([self.idle, np.zeros(len(keep), dtype=np.int64)])
-        if self.lp is not None:
-            conv = sp.csc_matrix((np.ones(len(keep)), (blocks, np.arange(len(keep)))), shape=(self.nb, len(keep)))
-            self.lp.add_columns(
-                sol.block_value[keep], np.zeros(len(keep)), np.full(len(keep), np.inf), sp.vstack([usage, conv])
-            )
-        else:
-            self.usage.append(sp.csc_matrix(usage))
-        return len(keep)
-
-    def solve(self) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """Weights, linking-row prices, objective without artificials, artificial total."""
-        m, nb, k = self.m, self.nb, self.n_cols()
-        if self.lp is not None:
-            sol = self.lp.solve()
-            if sol.x is None or sol.row_dual is None:
-                raise SolverError("the master LP failed in HiGHS")
-            x, duals = sol.x, sol.row_dual
-            art, lam = x[: 2 * m], x[2 * m :]
-        else:  # pragma: no cover - without SciPy's HiGHS class
-            U = sp.hstack(self.usage, format="csc") if self.usage else sp.csc_matrix((m, 0))
-            conv = sp.csc_matrix((np.ones(k), (self.block, np.arange(k))), shape=(nb, k))
-            eye = sp.identity(m, format="csc")
-            A = sp.vstack([sp.hstack([U, -eye, eye]), sp.hstack([conv, sp.csc_matrix((nb, 2 * m))])], format="csr")
-            problem = LinearProblem(
-                c=np.concatenate([self.value, -self.sense * self.penalty * np.ones(2 * m)]),
-                A=A,
-                row_lower=np.concatenate([self.lower, np.ones(nb)]),
-                row_upper=np.concatenate([self.upper, np.ones(nb)]),
-                col_lower=np.zeros(k + 2 * m),
-                col_upper=np.full(k + 2 * m, np.inf),
-                maximize=self.maximize,
-            )
-            res = solve(problem, SolveOptions(backend="highs", time_limit_s=600.0))
-            if res.x is None or res.duals is None:
-                raise SolverError(f"the master LP failed: {res.status} ({res.message})")
-            lam, art, duals = res.x[:k], res.x[k:], res.duals
-        self.mu = duals[m:]
-        return lam, duals[:m], float(self.value @ lam), float(art.sum())
-
-    def point(self, lam: np.ndarray, structure: BlockStructure, n: int) -> np.ndarray:
-        """The full point mixed from the proposals with weight ``lam``."""
-        x = np.zeros(n)
-        for ch, pos in self.chunks.values():
-            w = lam[ch.first_col : ch.first_col + len(pos)]
-            if not np.any(w > _EPS):
-                continue
-            g = structure.groups[ch.group]
-            per_col = np.zeros(len(g.blocks))
-            per_col[pos] = w
-            scale = np.repeat(per_col, np.diff(g.block_start))
-            x[g.cols] += scale * ch.x
-        return x
-
-    def prune(self, lam: np.ndarray, keep_rounds: int) -> None:
-        """Drop proposals the master has not used for ``keep_rounds`` rounds (memory stays bounded)."""
-        self.idle = np.where(lam > _EPS, 0, self.idle + 1)
-        drop = self.idle > keep_rounds
-        # Every block keeps its newest proposal, so its convexity row always has a column.
-        newest = np.zeros(len(self.block), dtype=bool)
-        newest[len(self.block) - 1 - np.unique(self.block[::-1], return_index=True)[1]] = True
-        drop &= ~newest
-        if self.lp is not None:
-            drop &= self.lp.removable()[2 * self.m :]  # a basic column stays: the basis must survive
-        if not drop.any():
-            return
-        keep = ~drop
-        if self.lp is not None:
-            self.lp.delete_columns(2 * self.m + np.flatnonzero(drop))
-        else:  # pragma: no cover - without SciPy's HiGHS class
-            self.usage = [sp.hstack(self.usage, format="csc")[:, np.flatnonzero(keep)]]
-        chunk = self.chunk[keep]
-        self.block, self.value, self.chunk, self.idle = self.block[keep], self.value[keep], chunk, self.idle[keep]
-        # Re-point every chunk at its surviving columns (columns stay in chunk order, chunk ids rise).
-        new_chunks: dict[int, tuple[_Chunk, np.ndarray]] = {}
-        ids, first = np.unique(chunk, return_index=True)
-        for cid, start in zip(ids.tolist(), first.tolist(), strict=True):
-            ch, pos = self.chunks[cid]
-            old_cols = np.flatnonzero(keep[ch.first_col : ch.first_col + len(pos)])
-            new_chunks[cid] = (_Chunk(ch.group, ch.x, int(start)), pos[old_cols])
-        self.chunks = new_chunks
 
 
 def _sign_feasible(prices: np.ndarray, lower: np.ndarray, upper: np.ndarray, sense: float) -> np.ndarray:
@@ -504,7 +144,7 @@ def _starts_the_master(problem: LinearProblem, structure: BlockStructure, x: np.
 def _frugal_round(
     structure: BlockStructure,
     runner: GroupRunner,
-    master: _Master,
+    master: Master,
     prices: np.ndarray,
     sense: float,
     lo: np.ndarray,
@@ -577,7 +217,7 @@ def solve_block_angular(
     m_link = len(structure.link_rows)
     lo, up = structure.link_lower, structure.link_upper
     scale = float(np.abs(problem.c).max()) if problem.n_vars else 1.0
-    master = _Master(m_link, structure.n_blocks, lo, up, 10.0 * max(scale, 1.0), problem.maximize)
+    master = Master(m_link, structure.n_blocks, lo, up, 10.0 * max(scale, 1.0), problem.maximize)
     sense = 1.0 if problem.maximize else -1.0
 
     pi = np.zeros(m_link)
