@@ -14,109 +14,48 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from allocation.analysis.explain import explain_plan
-from allocation.analysis.whatif import BASE_ARTIFACT, COMPARISON_ARTIFACT, WhatIf, compare, whatif_input
-from allocation.data.io import load_world
-from allocation.domain import ClosetflowError, World
+from allocation.analysis.whatif import BASE_ARTIFACT, COMPARISON_ARTIFACT, WhatIf, compare
+from allocation.domain import World
+from allocation.jobs.context import StepContext
 from allocation.jobs.forecasts import demand_rows, fit_forecasts, late_return_rows
 from allocation.jobs.options import JobOptions
 from allocation.jobs.report import ReportExtras, build_report, render_html
-from allocation.jobs.solve_stats import decomposition_stats, result_stats, rounding_stats
-from allocation.jobs.store import RunStore, npz_bytes, parquet_bytes, read_json, read_npz, read_parquet
+from allocation.jobs.store import npz_bytes, parquet_bytes, read_npz, read_parquet
 from allocation.jobs.substitutes import DIM, suggest_substitutes
-from allocation.model.business_rules import BusinessRules
-from allocation.model.network import build_problem, decode
-from allocation.model.snapshot import Information, PlanningInput, RiskPolicy, planning_input
-from allocation.model.solve import CapacityPrices, RunnerFactory
-from allocation.model.solve import solve_input as solve_planning_input
-from allocation.model.stability import (
-    Communicated,
-    changed_shipments,
-    communicated_from_ships,
-    keep_communicated_shipments,
+from allocation.jobs.tonight import (
+    COMMUNICATED,
+    PREVIOUS_PRICES,
+    PREVIOUS_SHIPS,
+    PRICES,
+    plan_run,
+    previous_artifacts,
+    seed_previous,
+    solve_tonight,
 )
+from allocation.model.snapshot import Information
 from allocation.plan import Plan, project_plan
-from allocation.replay.policies import PlanRun
 from allocation.replay.validation import ValidationResult, fill_by_event_day, validate_policies
-from allocation.state import initial_state
 from allocation.statics import Statics
-from solvers.base import SolveResult, SolveStatus
-from solvers.decompose import DWTrace
 
-__all__ = ["STEPS", "JobOptions", "Step", "StepContext"]
-
-Progress = Callable[[str, float], None]  # (what is happening, fraction of the step done)
-
-
-@dataclass
-class StepContext:
-    """What a step is given: ids, options, the store, a progress callback and the in-process memo."""
-
-    job_id: str
-    options: JobOptions
-    store: RunStore
-    progress: Progress = lambda _msg, _frac: None
-    memo: dict[str, Any] = field(default_factory=dict)
-    # Who solves a decomposed model's group LPs (None: in this process); the workers set the chord.
-    runner_factory: RunnerFactory | None = None
-
-    def put_json(self, name: str, obj: Any) -> None:
-        self.store.put(self.job_id, name, json.dumps(obj, default=_json_default).encode())
-
-    def get_json(self, name: str) -> Any:
-        return read_json(self.store.get(self.job_id, name))
-
-    def world(self) -> World:
-        if "world" not in self.memo:
-            world = load_world(self.store.dataset_dir(self.options.dataset_id))
-            h = self.options.horizon_days
-            if h is not None:
-                if not 1 <= h <= world.horizon_days:
-                    raise ClosetflowError(
-                        f"horizon_days {h} is outside the dataset's horizon (1..{world.horizon_days} days)"
-                    )
-                world = dataclasses.replace(world, horizon_days=h)
-            self.memo["world"] = world
-        world_: World = self.memo["world"]
-        return world_
-
-    def statics(self) -> Statics:
-        if "statics" not in self.memo:
-            self.memo["statics"] = Statics.from_world(self.world())
-        statics: Statics = self.memo["statics"]
-        return statics
-
-    def information(self) -> Information:
-        """What closetflow knows tonight: the forecast step's arrays, the job's risk policy and its
-        business rules (checked against the data: an unknown id fails the job with the rule's words)."""
-        arrays = read_npz(self.store.get(self.job_id, "forecasts.npz"))
-        rules = BusinessRules.from_json(self.options.rules) if self.options.rules else None
-        if rules:
-            rules.check(self.statics())
-        return Information(
-            risk=RiskPolicy.parse(self.options.risk),
-            pmf=arrays["pmf"],
-            schedule=None,
-            demand_total=arrays["demand_total"],
-            lead_cdf=arrays["lead_cdf"],
-            protect_weight=self.options.protect_weight,
-            sku_fail_rate=arrays["cleaning_rates"],
-            rules=rules or None,
-        )
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+__all__ = [
+    "COMMUNICATED",
+    "PREVIOUS_PRICES",
+    "PREVIOUS_SHIPS",
+    "PRICES",
+    "STEPS",
+    "JobOptions",
+    "Step",
+    "StepContext",
+    "previous_artifacts",
+    "seed_previous",
+]
 
 
 def check_dataset(ctx: StepContext) -> dict[str, Any]:
@@ -162,137 +101,13 @@ def fit_forecasts_step(ctx: StepContext) -> dict[str, Any]:
     return {}
 
 
-# What a job may inherit from the plan before it (``seed_previous``): the capacity prices its solve
-# ended with (a warm start) and the shipments it told customers about (plan stability).
-PREVIOUS_PRICES = "previous/capacity_prices.json"
-PREVIOUS_SHIPS = "previous/ships.parquet"
-PRICES = "capacity_prices.json"
-COMMUNICATED = "plan/communicated.parquet"
-
-
-def seed_previous(store: RunStore, job_id: str, artifacts: dict[str, bytes]) -> None:
-    """Give a job its previous plan's prices and ships (``{"prices": ..., "ships": ...}`` bytes)."""
-    if "prices" in artifacts:
-        store.put(job_id, PREVIOUS_PRICES, artifacts["prices"])
-    if "ships" in artifacts:
-        store.put(job_id, PREVIOUS_SHIPS, artifacts["ships"])
-
-
-def previous_artifacts(store: RunStore, job_id: str) -> dict[str, bytes]:
-    """The artifacts a later job inherits from this one's plan (empty before it has solved)."""
-    out: dict[str, bytes] = {}
-    if store.has(job_id, PRICES):
-        out["prices"] = store.get(job_id, PRICES)
-    if store.has(job_id, COMMUNICATED):
-        out["ships"] = store.get(job_id, COMMUNICATED)
-    return out
-
-
-def _communicated(ctx: StepContext) -> Communicated | None:
-    if not ctx.store.has(ctx.job_id, PREVIOUS_SHIPS):
-        return None
-    ships = read_parquet(ctx.store.get(ctx.job_id, PREVIOUS_SHIPS))
-    return communicated_from_ships(ctx.statics(), ships, "the previous plan's ships")
-
-
-def _tonight_input(ctx: StepContext) -> PlanningInput:
-    """Tonight's planning input: the job's what-if if it is one, and the stability penalty on the
-    shipments the previous plan communicated (deterministic: the project step rebuilds it)."""
-    world, statics = ctx.world(), ctx.statics()
-    state = initial_state(world, statics, None)
-    if ctx.options.whatif:  # a what-if job: tonight's model with its changes (allocation.whatif)
-        inp, _ = whatif_input(world, statics, state, ctx.information(), WhatIf.from_json(ctx.options.whatif))
-    else:
-        inp = planning_input(statics, state, 0, ctx.information())
-    told = _communicated(ctx)
-    if told is not None and ctx.options.stability_penalty > 0:
-        keep_communicated_shipments(inp, told, ctx.options.stability_penalty)
-    return inp
-
-
-def solve_tonight(ctx: StepContext) -> dict[str, Any]:
-    """Build and solve tonight's allocation model; store the solution vector, the capacity prices
-    (tomorrow's warm start) and the solver's figures."""
-    ctx.progress("solving tonight's allocation", 0.0)
-    inp = _tonight_input(ctx)
-    warm = None
-    if ctx.options.warm_start and ctx.store.has(ctx.job_id, PREVIOUS_PRICES):
-        warm = CapacityPrices.from_json(ctx.get_json(PREVIOUS_PRICES))
-
-    def on_round(trace: DWTrace) -> None:
-        gap = abs(trace.bounds[-1] - trace.objectives[-1]) / max(1.0, abs(trace.bounds[-1]))
-        ctx.progress(f"solving tonight's allocation: round {trace.rounds}, gap {gap:.2%}", 0.0)
-
-    run = solve_planning_input(
-        inp, ctx.options.solve_options(), warm=warm, runner_factory=ctx.runner_factory, progress=on_round
-    )
-    ctx.memo["run"] = run
-    r = run.result
-    stats = {
-        **result_stats(r),
-        "time_limit_s": ctx.options.time_limit_s,
-        "warm_start": warm is not None and run.trace is not None,  # only the decomposition reads prices
-        **decomposition_stats(run),
-        **rounding_stats(run, ctx.options.solve_options()),
-    }
-    told = _communicated(ctx)
-    if told is not None and r.x is not None:
-        stats["communicated_shipments"], stats["changed_shipments"] = changed_shipments(inp, run.decisions.x, told)
-        stats["stability_penalty"] = ctx.options.stability_penalty
-    arrays = (
-        {}
-        if r.x is None
-        else {"x": r.x, "row_activity": r.row_activity if r.row_activity is not None else run.problem.A @ r.x}
-    )
-    if r.x is not None and r.duals is not None:
-        arrays["duals"] = r.duals  # the explanations' shadow prices, when the project step runs elsewhere
-    ctx.store.put(ctx.job_id, "solution.npz", npz_bytes(**arrays))
-    if run.prices is not None:
-        ctx.put_json(PRICES, run.prices.to_json())
-    ctx.put_json("solve.json", stats)
-    return stats
-
-
-def _plan_run(ctx: StepContext) -> PlanRun:
-    """Tonight's solved run: from the memo, else rebuilt from the stored solution (the model is
-    deterministic in the dataset and the forecast arrays, so the same columns come back)."""
-    if "run" in ctx.memo:
-        run: PlanRun = ctx.memo["run"]
-        return run
-    stats = ctx.get_json("solve.json")
-    arrays = read_npz(ctx.store.get(ctx.job_id, "solution.npz"))
-    inp = _tonight_input(ctx)
-    problem, layout = build_problem(inp)
-    x = arrays.get("x")
-    activity = arrays.get("row_activity")
-    result = SolveResult(
-        stats["backend"],
-        SolveStatus(stats["status"]),
-        stats["objective"],
-        stats["bound"],
-        stats["gap"],
-        stats["seconds"],
-        stats["variables"],
-        stats["constraints"],
-        x,
-        activity,
-        arrays.get("duals"),
-        stats.get("message", ""),
-    )
-    x_used = x if x is not None else np.zeros(problem.n_vars)
-    act_used = activity if activity is not None else problem.A @ x_used
-    run = PlanRun(inp, layout, problem, result, decode(inp, layout, x_used, act_used))
-    ctx.memo["run"] = run
-    return run
-
-
 def project_step(ctx: StepContext) -> dict[str, Any]:
     """Turn the solution into unit-level lists (ships, cleaning order, transfers, held back, unfilled
     with reasons), explanations and KPIs, and store them as the job's one plan. A what-if job's plan
     runs under its own capacities and carries its comparison with the base plan."""
     ctx.progress("projecting the plan", 0.0)
     world, statics = ctx.world(), ctx.statics()
-    run = _plan_run(ctx)
+    run = plan_run(ctx)
     info = ctx.information()
     caps = (run.inp.clean_cap, run.inp.ship_cap, run.inp.pick_cap) if ctx.options.whatif else None
     plan: Plan = project_plan(world, statics, run, info, caps)
@@ -335,7 +150,7 @@ def _whatif_comparison(ctx: StepContext, world: World, statics: Statics, plan: P
     base = ctx.get_json(BASE_ARTIFACT)
     base_options = dataclasses.replace(ctx.options, whatif=None, base_plan=None)
     base_ctx = StepContext(base["job_id"], base_options, ctx.store, memo={"world": world, "statics": statics})
-    base_plan = project_plan(world, statics, _plan_run(base_ctx), base_ctx.information())
+    base_plan = project_plan(world, statics, plan_run(base_ctx), base_ctx.information())
     return compare(statics, base_plan, plan, WhatIf.from_json(ctx.options.whatif), base["plan_id"])
 
 
