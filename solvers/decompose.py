@@ -157,9 +157,11 @@ def _frugal_round(
     first rounds only chase the artificial slack."""
     frugal = sense * master.penalty * np.where(np.isfinite(up), 1.0, np.where(np.isfinite(lo), -1.0, 0.0))
     t_round = time.perf_counter()
-    sols = runner.solve_all(frugal, max(deadline - time.perf_counter(), 0.01))
-    for g, s in zip(structure.groups, sols, strict=True):
-        master.add(g, s, prices, sense)
+    answers = runner.solve_all(frugal, max(deadline - time.perf_counter(), 0.01))
+    for g, a in zip(structure.groups, answers, strict=True):
+        if a is None:  # the time ran out before this group: the master cannot be feasible
+            raise GroupFailed(g.index, "time_limit")
+        master.add(g, a, prices, sense)
     trace.group_seconds += time.perf_counter() - t_round
 
 
@@ -243,14 +245,22 @@ def solve_block_angular(
         for rnd in range(settings.max_rounds):
             pi = _sign_feasible(pi, lo, up, sense)
             t_round = time.perf_counter()
-            sols = runner.solve_all(pi, max(deadline - time.perf_counter(), 0.01))
+            answers = runner.solve_all(pi, max(deadline - time.perf_counter(), 0.01))
             trace.group_seconds += time.perf_counter() - t_round
-            for g, s in zip(structure.groups, sols, strict=True):
-                master.add(g, s, master_pi, sense)
-                last_duals[g.index] = s.row_dual
-            bound = _lagrangian_bound(sols, pi, lo, up, sense)
-            if sense * bound < sense * best_bound:
-                best_bound, center = bound, pi.copy()
+            sols = [a for a in answers if a is not None]
+            for g, a in zip(structure.groups, answers, strict=True):
+                if a is not None:
+                    master.add(g, a, master_pi, sense)
+                    last_duals[g.index] = a.row_dual
+            if not sols:
+                trace.stopped_by = "time_limit"
+                break
+            # A bound needs every group; a round the time limit cut short still improves the plan.
+            whole = len(sols) == len(answers)
+            if whole:
+                bound = _lagrangian_bound(sols, pi, lo, up, sense)
+                if sense * bound < sense * best_bound:
+                    best_bound, center = bound, pi.copy()
             t_master = time.perf_counter()
             lam, master_pi, obj, art = master.solve()
             trace.master_seconds += time.perf_counter() - t_master
@@ -267,14 +277,14 @@ def solve_block_angular(
             if _gap(best_obj, best_bound) <= settings.tolerance:
                 trace.stopped_by = "tolerance"
                 break
-            if time.perf_counter() >= deadline:
+            if not whole or time.perf_counter() >= deadline:
                 trace.stopped_by = "time_limit"
                 break
             master.prune(lam, settings.keep_rounds)
             # Next prices: the master's, pulled towards the best-bound prices once there is a
             # feasible master (before that the artificial penalty dominates and must be followed).
-            a = settings.smoothing if math.isfinite(best_obj) else 0.0
-            pi = a * center + (1.0 - a) * master_pi
+            w = settings.smoothing if math.isfinite(best_obj) else 0.0
+            pi = w * center + (1.0 - w) * master_pi
         else:
             trace.stopped_by = "max_rounds"
     except GroupFailed as exc:

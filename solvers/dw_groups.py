@@ -81,7 +81,9 @@ class GroupSolution:
 class GroupRunner(Protocol):
     """Solves every group for one price vector (prices are on the linking rows)."""
 
-    def solve_all(self, prices: np.ndarray, time_limit_s: float) -> list[GroupSolution]: ...
+    def solve_all(self, prices: np.ndarray, time_limit_s: float) -> list[GroupSolution | None]:
+        """One answer per group, in group order; None for a group the time limit left unsolved."""
+        ...
 
 
 def block_structure(problem: LinearProblem, col_block: np.ndarray, group_nnz: int) -> BlockStructure:
@@ -161,9 +163,23 @@ class LocalRunner:
         self.maximize = maximize
         self._lps: dict[int, WarmLP] = {}
 
-    def solve_all(self, prices: np.ndarray, time_limit_s: float) -> list[GroupSolution]:
+    def solve_all(self, prices: np.ndarray, time_limit_s: float) -> list[GroupSolution | None]:
+        """Every group in turn; once the time is up the rest are left unsolved (None), so that the
+        loop can still use the groups it has (an anytime answer on a model too big for one round)."""
         deadline = time.perf_counter() + time_limit_s
-        return [solve_group(g, prices, self.maximize, self._lp(g), deadline - time.perf_counter()) for g in self.groups]
+        out: list[GroupSolution | None] = []
+        for g in self.groups:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                out.append(None)
+                continue
+            try:
+                out.append(solve_group(g, prices, self.maximize, self._lp(g), left))
+            except GroupFailed as exc:
+                if exc.status != "time_limit":
+                    raise
+                out.append(None)
+        return out
 
     def _lp(self, g: GroupData) -> WarmLP | None:
         if not available():  # pragma: no cover - depends on the SciPy build

@@ -200,7 +200,7 @@ class CeleryGroupRunner:
         self.cpu_s = 0.0
         self.critical_cpu_s = 0.0
 
-    def solve_all(self, prices: np.ndarray, time_limit_s: float) -> list[GroupSolution]:
+    def solve_all(self, prices: np.ndarray, time_limit_s: float) -> list[GroupSolution | None]:
         self.rounds += 1
         if not self.groups:
             return []

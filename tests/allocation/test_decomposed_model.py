@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from allocation.model.blocks import idle_point
 from allocation.model.network import build_problem
 from allocation.model.snapshot import Information, PlanningInput, RiskPolicy, planning_input
 from allocation.model.solve import CapacityPrices, solve_input
@@ -14,7 +15,7 @@ from allocation.simulate.world import simulate_world
 from allocation.state import initial_state
 from allocation.statics import Statics
 from solvers.base import SolveOptions, SolveStatus, solve
-from solvers.decompose import DWSettings
+from solvers.decompose import BlockStructure, DWSettings, GroupSolution, LocalRunner
 from solvers.support import max_violation
 
 
@@ -79,3 +80,29 @@ def test_warm_prices_close_the_gap_in_fewer_rounds() -> None:
     assert cold.trace is not None and warm.trace is not None
     assert warm.result.objective == pytest.approx(cold.result.objective, rel=1e-3)
     assert warm.trace.bounds[0] <= cold.trace.bounds[0] + 1e-6
+
+
+class _HalfTheGroups:
+    """A runner whose time runs out halfway through the first round (the later groups unsolved)."""
+
+    def __init__(self, structure: BlockStructure, maximize: bool) -> None:
+        self.inner = LocalRunner(structure.groups, maximize)
+
+    def solve_all(self, prices: np.ndarray, time_limit_s: float) -> list[GroupSolution | None]:
+        answers = self.inner.solve_all(prices, time_limit_s)
+        half = len(answers) // 2
+        return [a if i < half else None for i, a in enumerate(answers)]
+
+
+def test_a_round_cut_short_still_returns_a_feasible_plan_better_than_doing_nothing() -> None:
+    inp = tight_input(6, 1.0, False)
+    # Last night's prices (here: tonight's exact ones) make even a half round's proposals fit the
+    # shared capacity; cold, the first proposals ignore it and mix in only as far as it allows.
+    warm = solve_input(inp, SolveOptions(backend="highs")).prices
+    opts = SolveOptions(backend="dw", time_limit_s=60)
+    run = solve_input(inp, opts, settings=DWSettings(group_nnz=300), runner_factory=_HalfTheGroups, warm=warm)
+    assert run.trace is not None and run.trace.stopped_by == "time_limit" and run.trace.rounds == 1
+    assert run.result.status is SolveStatus.FEASIBLE and run.result.x is not None
+    assert max_violation(run.problem, run.result.x) <= 1e-6
+    nothing = run.problem.c @ idle_point(run.inp, run.layout)
+    assert run.result.objective > nothing  # the solved half ships something
