@@ -262,8 +262,15 @@ def solve_block_angular(
                 if sense * bound < sense * best_bound:
                     best_bound, center = bound, pi.copy()
             t_master = time.perf_counter()
-            lam, master_pi, obj, art = master.solve()
+            # The master may overrun the deadline a little to use the round just paid for (a tenth
+            # of the time limit at most), never more.
+            grace = max(deadline - time.perf_counter(), 0.1 * options.time_limit_s)
+            mixed = master.solve(grace)
             trace.master_seconds += time.perf_counter() - t_master
+            if mixed is None:
+                trace.stopped_by = "time_limit"
+                break
+            lam, master_pi, obj, art = mixed
             if art <= 1e-6 and sense * obj > sense * best_obj:
                 best_obj = obj
                 best_x = master.point(lam, structure, problem.n_vars)

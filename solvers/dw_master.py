@@ -89,11 +89,14 @@ class Master:
             self.usage.append(sp.csc_matrix(usage))
         return len(keep)
 
-    def solve(self) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """Weights, linking-row prices, objective without artificials, artificial total."""
+    def solve(self, time_limit_s: float = 600.0) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+        """Weights, linking-row prices, objective without artificials, artificial total; None when
+        the time limit stopped it first."""
         m, nb, k = self.m, self.nb, self.n_cols()
         if self.lp is not None:
-            sol = self.lp.solve()
+            sol = self.lp.solve(time_limit_s)
+            if sol.status == "time_limit":
+                return None
             if sol.x is None or sol.row_dual is None:
                 raise SolverError("the master LP failed in HiGHS")
             x, duals = sol.x, sol.row_dual
@@ -112,7 +115,7 @@ class Master:
                 col_upper=np.full(k + 2 * m, np.inf),
                 maximize=self.maximize,
             )
-            res = solve(problem, SolveOptions(backend="highs", time_limit_s=600.0))
+            res = solve(problem, SolveOptions(backend="highs", time_limit_s=time_limit_s))
             if res.x is None or res.duals is None:
                 raise SolverError(f"the master LP failed: {res.status} ({res.message})")
             lam, art, duals = res.x[:k], res.x[k:], res.duals

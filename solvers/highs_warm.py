@@ -212,7 +212,7 @@ class GrowingLP:
         h.run()
         status = h.getModelStatus()
         iterations = int(h.getInfo().simplex_iteration_count)
-        if status != _h.HighsModelStatus.kOptimal:
+        if status not in (_h.HighsModelStatus.kOptimal, _h.HighsModelStatus.kTimeLimit):
             h.clearSolver()  # a numerically bad basis: once more from scratch
             h.run()
             status = h.getModelStatus()
@@ -221,4 +221,5 @@ class GrowingLP:
             x = np.asarray(sol.col_value, dtype=np.float64)
             dual = self.sign * np.asarray(sol.row_dual, dtype=np.float64)
             return WarmSolution("optimal", x, self.sign * float(h.getInfo().objective_function_value), dual, iterations)
-        return WarmSolution("error", None, math.nan, None, iterations)
+        word = "time_limit" if status == _h.HighsModelStatus.kTimeLimit else "error"
+        return WarmSolution(word, None, math.nan, None, iterations)
