@@ -3,28 +3,15 @@ shipments carry over, and an unknown plan is a 404 before any job is made."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.keys import Role
 from api.runtime import Runtime
-from tests.service.test_api_jobs import _poll, _upload
-from tests.service.test_api_support import ApiKeys, assert_error_shape, make_client, make_keys, pg_settings, tiny_zip
+from tests.service.test_api_jobs import _poll, _upload, api
+from tests.service.test_api_support import ApiKeys, assert_error_shape, tiny_zip
 
-__all__ = ["tiny_zip"]  # a fixture, imported for pytest
-
-
-@pytest.fixture
-def api(migrated_pg_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, ApiKeys, Runtime]]:
-    runtime = Runtime(pg_settings(migrated_pg_url, tmp_path))
-    keys = make_keys(runtime)
-    with make_client(runtime) as client:
-        yield client, keys, runtime
-    runtime.dispose()
+__all__ = ["api", "tiny_zip"]  # fixtures, imported for pytest
 
 
 def test_a_job_inherits_its_previous_plan(api: tuple[TestClient, ApiKeys, Runtime], tiny_zip: bytes) -> None:
